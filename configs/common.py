@@ -1,0 +1,61 @@
+"""Defaults every config shares; a model config overrides what its paper fixes.
+
+Every key a user may set exists here, so that `--config.a.b=value` on a misspelt key fails
+at flag parsing instead of being silently ignored.
+"""
+from __future__ import annotations
+
+import ml_collections
+
+
+def get_base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.model = ml_collections.ConfigDict(dict(name='', dtype='float32'))
+  c.dataset = ml_collections.ConfigDict(dict(
+      name='demo_forgeries', data_dir='', split_train='train', split_eval='validation',
+      split_test='test', mask_source='blend'))
+  c.input = ml_collections.ConfigDict(dict(
+      image_size=64, workers=0, hflip=True, self_blend_prob=0.0,
+      mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
+  c.batch_size = 16           # global batch, split over processes and devices
+  c.eval_batch_size = 32
+  c.total_steps = 100
+  c.optimizer = ml_collections.ConfigDict(dict(
+      name='adam', lr=1e-4, weight_decay=0.0, momentum=0.9, b1=0.9, b2=0.999,
+      grad_clip=0.0))
+  c.schedule = ml_collections.ConfigDict(dict(name='cosine', warmup_steps=0, power=0.9,
+                                              end_factor=0.0))
+  # Mesh axes and their sizes (-1: all remaining devices). The batch is split over
+  # `data`; parameters are replicated unless a rule in `param_rules` matches their path:
+  # a list of (regex, partition spec), e.g. [('.*kernel', (None, 'model'))].
+  c.mesh = ml_collections.ConfigDict(dict(axes=('data',), shape=(-1,)))
+  c.mesh.param_rules = ()
+  c.checkpoint_every = 50
+  c.keep_checkpoints = 2
+  c.best_metric = 'auc'       # the eval metric whose best checkpoint is kept too
+  c.eval_every = 50
+  c.log_every = 10
+  c.seed = 0
+  c.init_from = ''            # Orbax checkpoint of converted weights or a workdir
+  return c
+
+
+def apply_preset(config: ml_collections.ConfigDict, arg: str | None,
+                 presets: dict[str, dict]) -> ml_collections.ConfigDict:
+  """Applies comma-separated presets (`demo`, `paper`, `key=value` protocol variants)."""
+  for word in filter(None, (arg or '').split(',')):
+    name, _, value = word.partition('=')
+    if name not in presets:
+      raise ValueError(f'unknown preset {word!r}; this config knows {sorted(presets)}')
+    updates = presets[name](value) if callable(presets[name]) else presets[name]
+    with config.unlocked():
+      for key, val in updates.items():
+        _set(config, key, val)
+  return config
+
+
+def _set(config, dotted: str, value):
+  *parents, leaf = dotted.split('.')
+  for p in parents:
+    config = config[p]
+  config[leaf] = value

@@ -1,0 +1,35 @@
+"""Xception binary detector with a small map head: the baseline of every paper here.
+
+Demo (2 CPU cores, ~6 min, from scratch on the embedded demo set):
+  python -m fjax.main --config=configs/xception.py:demo --workdir=/tmp/xception_demo
+Paper protocol (FF++ c23, ImageNet init, 299x299; one accelerator, a few hours):
+  python -m fjax.main --config=configs/xception.py:paper --workdir=...
+"""
+from configs import common
+
+
+PRESETS = {
+    'demo': {
+        'input.image_size': 64, 'input.self_blend_prob': 0.5, 'batch_size': 16,
+        'total_steps': 240, 'eval_every': 120, 'checkpoint_every': 60,
+        'optimizer.lr': 5e-4, 'schedule.warmup_steps': 20,
+    },
+    'paper': {
+        'dataset.name': 'faceforensics/c23', 'input.image_size': 299,
+        'batch_size': 32, 'total_steps': 30_000, 'eval_every': 1000,
+        'checkpoint_every': 1000, 'optimizer.lr': 2e-4,
+    },
+    # Tiny settings for the test-suite: seconds per run.
+    'test': {
+        'input.image_size': 32, 'batch_size': 8, 'eval_batch_size': 8, 'total_steps': 4,
+        'eval_every': 4, 'checkpoint_every': 2, 'log_every': 1,
+        'dataset.name': 'demo_forgeries/tiny',
+    },
+}
+
+
+def get_config(arg=None):
+  c = common.get_base_config()
+  c.model.name = 'xception_baseline'
+  c.model.map_weight = 0.1     # weight of the map BCE next to the image BCE
+  return common.apply_preset(c, arg, PRESETS)

@@ -1,0 +1,142 @@
+"""Orbax checkpoints of the train state and the grain iterator, in `workdir/checkpoints`.
+
+Keeps the last `keep_checkpoints` steps and the best one by `config.best_metric`. Orbax
+writes each step to a temporary directory and renames it when complete, so a run killed
+at any moment leaves only whole checkpoints; restarting resumes from the newest of them.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import grain
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as cm
+
+from fjax.errors import UserError
+
+LOWER_IS_BETTER = ('eer', 'loss')
+
+
+def _ranking(metric: str):
+  sign = -1.0 if any(metric.endswith(m) for m in LOWER_IS_BETTER) else 1.0
+  return lambda metrics: sign * float(metrics[metric])
+
+
+def manager(workdir: str, config=None, read_only: bool = False) -> ocp.CheckpointManager:
+  policies = []
+  if config is not None:
+    policies = [cm.LatestN(n=config.keep_checkpoints),
+                cm.BestN(get_metric_fn=_ranking(config.best_metric), reverse=True, n=1,
+                         keep_checkpoints_without_metrics=False)]
+  options = ocp.CheckpointManagerOptions(
+      preservation_policy=cm.AnyPreservationPolicy(policies) if policies else None,
+      create=not read_only, read_only=read_only, cleanup_tmp_directories=not read_only)
+  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), 'checkpoints'),
+                               options=options, item_names=('state', 'data'))
+
+
+def save(mgr: ocp.CheckpointManager, step: int, state, loader_iter=None, metrics=None):
+  args = {'state': ocp.args.StandardSave(state)}
+  if loader_iter is not None:
+    args['data'] = grain.checkpoint.CheckpointSave(loader_iter)
+  mgr.save(step, args=ocp.args.Composite(**args),
+           metrics={k: float(v) for k, v in (metrics or {}).items()} or None, force=True)
+
+
+def restore(mgr: ocp.CheckpointManager, abstract_state, loader_iter=None, step=None):
+  """Restores (state, step) into the given abstract state; a clear error otherwise."""
+  step = mgr.latest_step() if step is None else step
+  where = os.path.join(str(mgr.directory), str(step))
+  _check_shapes(mgr, step, abstract_state, where)
+  args = {'state': ocp.args.StandardRestore(abstract_state)}
+  if loader_iter is not None:
+    args['data'] = grain.checkpoint.CheckpointRestore(loader_iter)
+  try:
+    restored = mgr.restore(step, args=ocp.args.Composite(**args))
+  except Exception as e:  # pylint: disable=broad-except
+    raise UserError(f'checkpoint {where} is corrupt or incomplete '
+                    f'({type(e).__name__}: {str(e).splitlines()[0][:200]})') from e
+  return restored['state'], step
+
+
+def _check_shapes(mgr, step, abstract_state, where):
+  try:
+    meta = mgr.item_metadata(step)['state']
+  except Exception as e:  # pylint: disable=broad-except
+    raise UserError(f'checkpoint {where} is corrupt or incomplete '
+                    f'({type(e).__name__}: {str(e).splitlines()[0][:200]})') from e
+  if meta is None:
+    raise UserError(f'checkpoint {where} is corrupt or incomplete (no state metadata)')
+  want = _shapes(abstract_state)
+  have = _shapes(meta)
+  if want != have:
+    missing = sorted(set(want) - set(have))[:2]
+    wrong = [k for k in want if k in have and want[k] != have[k]][:2]
+    detail = (f'missing {missing}' if missing else
+              f'{wrong[0]} is {have[wrong[0]]} there, {want[wrong[0]]} here' if wrong else
+              f'unexpected {sorted(set(have) - set(want))[:2]}')
+    raise UserError(f'checkpoint {where} holds another model or shape ({detail}); '
+                    'use another --workdir')
+
+
+def _shapes(tree) -> dict:
+  flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {jax.tree_util.keystr(p): tuple(getattr(x, 'shape', ())) for p, x in flat}
+
+
+def check_workdir_model(workdir: str, config) -> None:
+  """Refuses a workdir whose saved config names another model."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      saved = json.load(f)['model']['name']
+  except (ValueError, KeyError, TypeError) as e:
+    raise UserError(f'{path} is not a config written by fjax') from e
+  if saved != config.model.name:
+    raise UserError(f'workdir {workdir} holds a {saved!r} run, not {config.model.name!r}; '
+                    'use another --workdir')
+
+
+def load_pretrained(path: str) -> dict:
+  """{'params': ..., ...} from an Orbax checkpoint written by `fjax.weights` or a workdir
+  (its newest train state). Arrays come back as NumPy."""
+  path = os.path.abspath(path)
+  if os.path.isdir(os.path.join(path, 'checkpoints')):
+    mgr = manager(path, read_only=True)
+    if mgr.latest_step() is None:
+      raise UserError(f'init_from {path}: the workdir holds no checkpoint')
+    tree = mgr.restore(mgr.latest_step(), args=ocp.args.Composite(
+        state=ocp.args.StandardRestore()))['state']
+  elif os.path.isdir(path):
+    tree = ocp.StandardCheckpointer().restore(path)
+  else:
+    raise UserError(f'init_from {path}: no such checkpoint directory')
+  return {k: v for k, v in tree.items() if k in ('params', 'model_state')}
+
+
+def merge_pretrained(target: dict, loaded: dict, label: str) -> tuple[dict, int]:
+  """Copies every leaf of `loaded` whose path exists in `target`; shapes must agree."""
+  flat_loaded = {jax.tree_util.keystr(p): v for p, v in
+                 jax.tree_util.tree_flatten_with_path(loaded)[0]}
+  count = 0
+
+  def pick(path, leaf):
+    nonlocal count
+    key = jax.tree_util.keystr(path)
+    if key not in flat_loaded:
+      return leaf
+    value = np.asarray(flat_loaded[key])
+    if value.shape != leaf.shape:
+      raise UserError(f'init_from {label}: {key} has shape {value.shape}, '
+                      f'the model wants {leaf.shape}')
+    count += 1
+    return value.astype(leaf.dtype)
+  merged = jax.tree_util.tree_map_with_path(pick, target)
+  if count == 0:
+    raise UserError(f'init_from {label}: no parameter path matches this model')
+  return merged, count

@@ -1,0 +1,144 @@
+"""tfds.data_source -> grain: shard by process, shuffle, decode, augment, batch.
+
+Train batches come from a `grain.DataLoader` whose iterator state is saved in every
+checkpoint (exact resumption). Evaluation walks a split once, each process its own shard,
+padded to a fixed number of equal batches with `valid = 0` rows so that every process runs
+the same jitted steps. Host-side strings (video ids) are hashed to int64 so that they can
+be gathered across processes (int32: jax runs without x64).
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import zlib
+
+import cv2
+import grain
+import jax
+import numpy as np
+
+from fjax.errors import UserError
+from fjax.preprocess import self_blend
+
+DEVICE_KEYS = ('image', 'label', 'mask', 'valid', 'video_hash')
+
+
+def data_dir(config) -> str:
+  return (config.dataset.data_dir or os.environ.get('TFDS_DATA_DIR')
+          or os.path.expanduser('~/tensorflow_datasets'))
+
+
+def data_source(config, split: str):
+  """The split as a random-access source; builds demo_forgeries on first use."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  name = config.dataset.name
+  root = name.split('/')[0]
+  try:
+    importlib.import_module(f'data_builders.{root}')
+  except ModuleNotFoundError as e:
+    raise UserError(f'unknown data set {name!r}: no data_builders/{root}') from e
+  builder = tfds.builder(name, data_dir=data_dir(config), file_format='array_record')
+  if not builder.is_prepared():
+    if root != 'demo_forgeries':
+      raise UserError(f'data set {name} is not built in {data_dir(config)}; build it with '
+                      f'python -m data_builders.build {root} --config {builder.builder_config.name}'
+                      f' --manual_dir=... --data_dir={data_dir(config)}')
+    builder.download_and_prepare()  # embedded media: nothing to fetch
+  if split not in builder.info.splits:
+    raise UserError(f'data set {name} has no split {split!r} '
+                    f'(it has {sorted(builder.info.splits)})')
+  return builder.as_data_source(split=split)
+
+
+def _resize(x: np.ndarray, size: int) -> np.ndarray:
+  if x.shape[0] == size and x.shape[1] == size:
+    return x
+  interp = cv2.INTER_AREA if x.shape[0] > size else cv2.INTER_LINEAR
+  return cv2.resize(x, (size, size), interpolation=interp)
+
+
+def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
+  """Decoded example -> model inputs; `rng` enables training augmentation.
+
+  Augmentations: on-the-fly self-blending of real faces (probability
+  `input.self_blend_prob`) and a horizontal flip applied to the image and every label map.
+  """
+  image = example['image']
+  mask = example['mask'][..., 0].astype(np.float32) / 255.0
+  label = int(example['label'])
+  if rng is not None and label == 0 and rng.random() < config.input.self_blend_prob:
+    image, mask = self_blend.self_blend(image, example['landmarks'], rng)
+    label = 1
+  if rng is not None and config.input.hflip and rng.random() < 0.5:
+    image, mask = image[:, ::-1], mask[:, ::-1]
+  size = config.input.image_size
+  image = _resize(np.ascontiguousarray(image), size).astype(np.float32) / 255.0
+  image = (image - np.float32(config.input.mean)) / np.float32(config.input.std)
+  return {'image': image.astype(np.float32),
+          'mask': _resize(np.ascontiguousarray(mask), size).astype(np.float32),
+          'label': np.int32(label), 'valid': np.float32(1.0),
+          'video_hash': np.int32(zlib.crc32(bytes(example['video_id'])) & 0x7FFFFFFF)}
+
+
+class TrainTransform(grain.transforms.RandomMap):
+
+  def __init__(self, config):
+    self.config = config
+
+  def random_map(self, element, rng):
+    return prepare(element, self.config, rng)
+
+
+class EvalTransform(grain.transforms.Map):
+
+  def __init__(self, config):
+    self.config = config
+
+  def map(self, element):
+    return prepare(element, self.config, None)
+
+
+def train_loader(config, local_batch: int) -> grain.DataLoader:
+  source = data_source(config, config.dataset.split_train)
+  if len(source) < local_batch * jax.process_count():
+    raise UserError(f'split {config.dataset.split_train} has {len(source)} examples, '
+                    f'fewer than one batch of {config.batch_size}')
+  sampler = grain.samplers.IndexSampler(
+      num_records=len(source), shuffle=True, seed=config.seed, num_epochs=None,
+      shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=True))
+  return grain.DataLoader(
+      data_source=source, sampler=sampler, worker_count=config.input.workers,
+      operations=[TrainTransform(config),
+                  grain.transforms.Batch(local_batch, drop_remainder=True)])
+
+
+def eval_batches(config, split: str, local_batch: int):
+  """Yields (number of batches, iterator of padded local batches) for one pass."""
+  source = data_source(config, split)
+  sampler = grain.samplers.IndexSampler(
+      num_records=len(source), shuffle=False, num_epochs=1,
+      shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=False))
+  loader = grain.DataLoader(
+      data_source=source, sampler=sampler, worker_count=config.input.workers,
+      operations=[EvalTransform(config),
+                  grain.transforms.Batch(local_batch, drop_remainder=False)])
+  per_process = math.ceil(len(source) / jax.process_count())
+  num_batches = math.ceil(per_process / local_batch)
+
+  def padded():
+    it = iter(loader)
+    template = None
+    for _ in range(num_batches):
+      batch = next(it, None)
+      if batch is None:  # this process's shard ran out: an all-padding batch
+        batch = {k: v[:0] for k, v in template.items()}
+      template = batch
+      yield {k: _pad(v, local_batch) for k, v in batch.items()}
+  return num_batches, len(source), padded()
+
+
+def _pad(x: np.ndarray, n: int) -> np.ndarray:
+  if len(x) == n:
+    return x
+  return np.concatenate([x, np.zeros((n - len(x),) + x.shape[1:], x.dtype)])

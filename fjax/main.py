@@ -1,0 +1,123 @@
+"""fjax entry point.
+
+  python -m fjax.main --config=configs/xception.py:demo --workdir=/tmp/run [--mode=train]
+  python -m fjax.main --config=... --workdir=... --mode=eval [--split=test]
+  python -m fjax.main --config=... --workdir=... --mode=summary
+
+Any config value can be overridden: --config.optimizer.lr=3e-4. Bad input (config, data,
+checkpoint) ends with one line on stderr and exit status 1.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+flags.DEFINE_string('workdir', None, 'Where checkpoints, metrics and summaries go.')
+flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'summary'], 'What to do.')
+flags.DEFINE_string('split', None, 'Split for --mode=eval (default: the test split).')
+flags.mark_flags_as_required(['workdir'])
+FLAGS = flags.FLAGS
+
+
+def _define_config_flag():
+  config_flags.DEFINE_config_file('config', None, 'Config file[:preset].',
+                                  lock_config=True)
+
+
+def run(config, workdir: str, mode: str, split: str | None = None):
+  import jax  # pylint: disable=g-import-not-at-top
+  from fjax import checkpoint, evaluate, registry, sharding, state, summary, train  # pylint: disable=g-import-not-at-top
+  from fjax.writers import MetricWriter  # pylint: disable=g-import-not-at-top
+  sharding.initialize_distributed()
+  os.makedirs(workdir, exist_ok=True)
+  if mode == 'train':
+    return train.train_and_evaluate(config, workdir)
+  model_lib = registry.model_module(config.model.name)
+  model = model_lib.build(config)
+  if mode == 'summary':
+    return summary.write_summary(config, model_lib, model, workdir)
+  mesh = sharding.make_mesh(config)
+  checkpoint.check_workdir_model(workdir, config)
+  mgr = checkpoint.manager(workdir, read_only=True)
+  if mgr.latest_step() is None:
+    raise UserError(f'{workdir} holds no checkpoint to evaluate; train first')
+  abstract, _ = state.abstract_state(config, model, mesh)
+  st, step = checkpoint.restore(mgr, abstract)
+  split = split or config.dataset.split_test
+  result = evaluate.evaluate(config, st, evaluate.make_eval_step(model_lib, model, mesh),
+                             mesh, split)
+  writer = MetricWriter(workdir)
+  writer.write(step, split, result)
+  writer.close()
+  if jax.process_index() == 0:
+    print(json.dumps({'step': step, 'split': split, **result}))
+  return result
+
+
+from fjax.errors import UserError  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+class _QuietLibraries:
+  """Drops the per-file INFO chatter of orbax and grain from the absl log."""
+
+  def filter(self, record) -> bool:
+    noisy = ('/orbax/', '/grain/', '/tensorflow_datasets/')
+    return record.levelno > 20 or not any(n in record.pathname for n in noisy)
+
+
+def main(argv):
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+  if len(argv) > 1:
+    sys.exit(f'error: unexpected arguments {argv[1:]}')
+  config = _load_config()
+  if config is None:
+    sys.exit('error: --config=configs/<model>.py[:preset] is required')
+  try:
+    run(config, FLAGS.workdir, FLAGS.mode, FLAGS.split)
+  except UserError as e:
+    logging.flush()
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+
+
+def parse_flags(argv):
+  """absl's parser, but a bad flag, config key or preset is one line, not a traceback."""
+  try:
+    return FLAGS(argv)
+  except (AttributeError, KeyError) as e:  # an override of a key the config lacks
+    message = f'unknown config key {e}'
+  except Exception as e:  # pylint: disable=broad-except
+    message = _last_line(e)
+  print(f'error: bad command line: {message}', file=sys.stderr)
+  sys.exit(1)
+
+
+def _last_line(e: Exception) -> str:
+  """The informative line of a (possibly nested, traceback-carrying) error message."""
+  lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+  return (lines[-1] if lines else type(e).__name__)[:300]
+
+
+def _load_config():
+  """FLAGS.config, loaded now: config_flags defers file errors to first attribute use."""
+  try:
+    config = FLAGS.config
+    if config is not None:
+      _ = config.model.name
+    return config
+  except Exception as e:  # pylint: disable=broad-except
+    print(f'error: cannot load the config: {_last_line(e)}', file=sys.stderr)
+    sys.exit(1)
+
+
+def entry():
+  _define_config_flag()
+  app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == '__main__':
+  entry()

@@ -1,0 +1,102 @@
+"""Exact detection and localisation metrics (NumPy; checked against scikit-learn).
+
+Image level: ACC at 0.5, AUC, EER, AP, on frames and on videos (a video's score is the
+mean of its frames' scores). Pixel level: one 2x2 confusion matrix accumulated over every
+pixel of every test image, real images included; IoU and F1 of the fake class, and their
+means over the two classes (mIoU, mean F1).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _roc(labels: np.ndarray, scores: np.ndarray):
+  """FPR and TPR at every distinct threshold, highest first, starting from (0, 0)."""
+  order = np.argsort(-scores, kind='mergesort')
+  s, y = scores[order], labels[order]
+  last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]  # end of each tie group
+  tp = np.cumsum(y)[last]
+  fp = (last + 1) - tp
+  return np.r_[0, fp] / max(fp[-1], 1), np.r_[0, tp] / max(tp[-1], 1), tp, fp
+
+
+def auc(labels, scores) -> float:
+  labels, scores = np.asarray(labels, bool), np.asarray(scores, np.float64)
+  if labels.all() or not labels.any():
+    return float('nan')
+  fpr, tpr, _, _ = _roc(labels, scores)
+  return float(np.trapezoid(tpr, fpr))
+
+
+def eer(labels, scores) -> float:
+  """Equal error rate: where FPR = 1 - TPR on the ROC polyline (linear interpolation)."""
+  labels, scores = np.asarray(labels, bool), np.asarray(scores, np.float64)
+  if labels.all() or not labels.any():
+    return float('nan')
+  fpr, tpr, _, _ = _roc(labels, scores)
+  fnr = 1 - tpr
+  i = int(np.nonzero(fnr - fpr <= 0)[0][0])  # first ROC point past the crossing
+  if i == 0:
+    return float(fpr[0])
+  d0, d1 = fnr[i - 1] - fpr[i - 1], fnr[i] - fpr[i]
+  t = d0 / (d0 - d1) if d0 != d1 else 0.0
+  return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def average_precision(labels, scores) -> float:
+  """AP as the step-wise sum of precision increments (scikit-learn's definition)."""
+  labels, scores = np.asarray(labels, bool), np.asarray(scores, np.float64)
+  if not labels.any():
+    return float('nan')
+  _, tpr, tp, fp = _roc(labels, scores)
+  precision = tp / (tp + fp)
+  return float(np.sum(np.diff(tpr) * precision))
+
+
+def accuracy(labels, scores, threshold: float = 0.5) -> float:
+  labels, scores = np.asarray(labels, bool), np.asarray(scores)
+  return float(np.mean((scores > threshold) == labels)) if labels.size else float('nan')
+
+
+def image_metrics(labels, scores, prefix: str = '') -> dict[str, float]:
+  return {f'{prefix}acc': accuracy(labels, scores), f'{prefix}auc': auc(labels, scores),
+          f'{prefix}eer': eer(labels, scores),
+          f'{prefix}ap': average_precision(labels, scores)}
+
+
+def video_level(video_ids, labels, scores):
+  """Per-video (label, mean score); a video's label is the max of its frames' labels."""
+  ids, inverse = np.unique(np.asarray(video_ids), return_inverse=True)
+  counts = np.bincount(inverse, minlength=len(ids))
+  mean = np.bincount(inverse, weights=np.asarray(scores, np.float64), minlength=len(ids))
+  vlabels = np.zeros(len(ids), bool)
+  np.logical_or.at(vlabels, inverse, np.asarray(labels, bool))
+  return vlabels, mean / counts
+
+
+def confusion(pred_maps, true_masks, threshold: float = 0.5) -> np.ndarray:
+  """2x2 pixel confusion matrix [true, predicted] of maps thresholded at `threshold`."""
+  p = (np.asarray(pred_maps) > threshold).ravel()
+  t = (np.asarray(true_masks) > 0.5).ravel()
+  return np.bincount(2 * t.astype(np.int64) + p, minlength=4).reshape(2, 2)
+
+
+def pixel_metrics(cm: np.ndarray) -> dict[str, float]:
+  cm = cm.astype(np.float64)
+  tp = np.diag(cm)
+  fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
+  with np.errstate(invalid='ignore', divide='ignore'):
+    iou = tp / (tp + fp + fn)
+    f1 = 2 * tp / (2 * tp + fp + fn)
+  return {'iou': float(iou[1]), 'miou': float(np.nanmean(iou)),
+          'f1': float(f1[1]), 'mf1': float(np.nanmean(f1))}
+
+
+def all_metrics(labels, scores, video_ids=None, cm=None) -> dict[str, float]:
+  """Frame metrics, video metrics (if ids are given) and pixel metrics (if cm is)."""
+  out = image_metrics(labels, scores)
+  if video_ids is not None:
+    out.update(image_metrics(*video_level(video_ids, labels, scores), prefix='video_'))
+  if cm is not None:
+    out.update(pixel_metrics(cm))
+  return out

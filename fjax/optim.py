@@ -1,0 +1,41 @@
+"""Optax optimizers and learning-rate schedules from `config.optimizer` / `config.schedule`."""
+from __future__ import annotations
+
+import optax
+
+from fjax.errors import UserError
+
+
+def schedule(config) -> optax.Schedule:
+  s, lr, steps = config.schedule, config.optimizer.lr, config.total_steps
+  decay_steps = max(steps - s.warmup_steps, 1)
+  if s.name == 'cosine':  # cosine decay to end_factor * lr
+    main = optax.cosine_decay_schedule(lr, decay_steps, alpha=s.end_factor)
+  elif s.name == 'poly':  # lr * (1 - t / T) ** power, MSCCNet's "poly"
+    main = optax.polynomial_schedule(lr, lr * s.end_factor, s.power, decay_steps)
+  elif s.name == 'constant':
+    main = optax.constant_schedule(lr)
+  else:
+    raise UserError(f'config.schedule.name {s.name!r}: use cosine, poly or constant')
+  if s.warmup_steps:
+    warm = optax.linear_schedule(0.0, lr, s.warmup_steps)
+    return optax.join_schedules([warm, main], [s.warmup_steps])
+  return main
+
+
+def optimizer(config) -> optax.GradientTransformation:
+  o, lr = config.optimizer, schedule(config)
+  if o.name == 'adam':
+    tx = optax.adam(lr, b1=o.b1, b2=o.b2)
+    if o.weight_decay:  # L2 added to the gradient, as torch.optim.Adam(weight_decay=...)
+      tx = optax.chain(optax.add_decayed_weights(o.weight_decay), tx)
+  elif o.name == 'adamw':
+    tx = optax.adamw(lr, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay)
+  elif o.name == 'sgd':  # torch.optim.SGD(momentum, weight_decay) semantics
+    tx = optax.chain(optax.add_decayed_weights(o.weight_decay),
+                     optax.sgd(lr, momentum=o.momentum or None))
+  else:
+    raise UserError(f'config.optimizer.name {o.name!r}: use adam, adamw or sgd')
+  if o.grad_clip:
+    tx = optax.chain(optax.clip_by_global_norm(o.grad_clip), tx)
+  return tx

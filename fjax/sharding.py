@@ -1,0 +1,90 @@
+"""Meshes, shardings and multi-process start-up.
+
+The batch is split over the `data` axis of a mesh built from `config.mesh`; the train
+state is replicated except for parameters matched by `config.mesh.param_rules`. The same
+code runs on one device, many devices of one host, and many hosts: each process feeds
+its own slice of the global batch and `make_array_from_process_local_data` assembles it.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from fjax.errors import UserError
+
+DATA_AXIS = 'data'
+
+
+def initialize_distributed() -> None:
+  """Joins a multi-process run when the launcher says so (see launch/).
+
+  FJAX_COORDINATOR (host:port), FJAX_NUM_PROCESSES and FJAX_PROCESS_ID name the run
+  explicitly (GPU clusters, loopback tests); FJAX_DISTRIBUTED=1 lets JAX discover them
+  (Cloud TPU pods, SLURM).
+  """
+  if os.environ.get('FJAX_COORDINATOR'):
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+    jax.distributed.initialize(
+        coordinator_address=os.environ['FJAX_COORDINATOR'],
+        num_processes=int(os.environ['FJAX_NUM_PROCESSES']),
+        process_id=int(os.environ['FJAX_PROCESS_ID']))
+  elif os.environ.get('FJAX_DISTRIBUTED') == '1':
+    jax.distributed.initialize()
+
+
+def make_mesh(config) -> Mesh:
+  axes, shape = tuple(config.mesh.axes), list(config.mesh.shape)
+  if DATA_AXIS not in axes or len(axes) != len(shape):
+    raise UserError(f'config.mesh: axes {axes} must include {DATA_AXIS!r} and match '
+                    f'shape {tuple(shape)}')
+  n = jax.device_count()
+  known = int(np.prod([s for s in shape if s != -1]))
+  if shape.count(-1) > 1 or n % known:
+    raise UserError(f'config.mesh.shape {tuple(shape)} does not fit {n} devices')
+  shape = [n // known if s == -1 else s for s in shape]
+  if int(np.prod(shape)) != n:
+    raise UserError(f'config.mesh.shape {tuple(shape)} does not use all {n} devices')
+  return jax.make_mesh(tuple(shape), axes, devices=jax.devices())
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def state_shardings(mesh: Mesh, abstract_state, rules=()):
+  """NamedSharding per leaf: the first rule whose regex matches the leaf's path, else
+  replicated. Paths read like 'params/backbone/block1/rep_1/pointwise/kernel'."""
+  compiled = [(re.compile(r), P(*spec)) for r, spec in rules]
+
+  def one(path, leaf):
+    name = '/'.join(str(getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k))))
+                    for k in path)
+    for regex, spec in compiled:
+      if regex.fullmatch(name) and len(spec) <= getattr(leaf, 'ndim', 0):
+        return NamedSharding(mesh, spec)
+    return NamedSharding(mesh, P())
+  return jax.tree_util.tree_map_with_path(one, abstract_state)
+
+
+def local_batch_size(global_batch: int, mesh: Mesh) -> int:
+  """This process's share of the global batch; checks that it divides evenly."""
+  data_devices = mesh.shape[DATA_AXIS]
+  if global_batch % data_devices or global_batch % jax.process_count():
+    raise UserError(f'batch size {global_batch} must be divisible by the {data_devices} '
+                    f'devices of the data axis and the {jax.process_count()} processes')
+  return global_batch // jax.process_count()
+
+
+def to_global(local_batch: dict, mesh: Mesh) -> dict:
+  """Assembles each process's NumPy slice into one globally sharded jax.Array."""
+  sharding = batch_sharding(mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, v)
+          for k, v in local_batch.items()}

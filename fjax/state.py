@@ -1,0 +1,53 @@
+"""The train state (a plain dict pytree) and its creation on a mesh.
+
+{'step': int32, 'params': ..., 'model_state': {collection: ...} (BatchNorm statistics),
+ 'opt_state': ...}. Created by a jitted init whose outputs carry the state shardings, so
+it is born sharded (replicated by default) on every process.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from absl import logging
+
+from fjax import checkpoint, optim, sharding
+
+
+def init_fn(config, model, tx):
+  size = config.input.image_size
+
+  def init(rng):
+    variables = model.init({'params': rng, 'dropout': rng, 'gumbel': rng},
+                           jnp.zeros((1, size, size, 3), jnp.float32), train=False)
+    variables = dict(variables)
+    params = variables.pop('params')
+    return {'step': jnp.zeros((), jnp.int32), 'params': params,
+            'model_state': variables, 'opt_state': tx.init(params)}
+  return init
+
+
+def abstract_state(config, model, mesh):
+  """(ShapeDtypeStructs with shardings, shardings) of the train state, no compute."""
+  tx = optim.optimizer(config)
+  init = init_fn(config, model, tx)
+  shapes = jax.eval_shape(init, jax.random.key(0))
+  shardings = sharding.state_shardings(mesh, shapes, config.mesh.param_rules)
+  abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                          shapes, shardings)
+  return abstract, shardings
+
+
+def create(config, model, mesh):
+  """A fresh train state on the mesh, with `config.init_from` weights merged in."""
+  tx = optim.optimizer(config)
+  _, shardings = abstract_state(config, model, mesh)
+  state = jax.jit(init_fn(config, model, tx), out_shardings=shardings)(
+      jax.random.key(config.seed))
+  if config.init_from:
+    loaded = checkpoint.load_pretrained(config.init_from)
+    host = jax.device_get({'params': state['params'], 'model_state': state['model_state']})
+    merged, count = checkpoint.merge_pretrained(host, loaded, config.init_from)
+    logging.info('init_from %s: %d arrays loaded', config.init_from, count)
+    state = dict(state, **merged, opt_state=tx.init(merged['params']))
+    state = jax.device_put(state, shardings)
+  return state, shardings
