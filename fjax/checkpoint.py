@@ -15,6 +15,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as cm
 
+from fjax import sharding
 from fjax.errors import UserError
 
 LOWER_IS_BETTER = ('eer', 'loss')
@@ -35,7 +36,9 @@ def manager(workdir: str, config=None, read_only: bool = False) -> ocp.Checkpoin
       preservation_policy=cm.AnyPreservationPolicy(policies) if policies else None,
       create=not read_only, read_only=read_only, cleanup_tmp_directories=not read_only)
   return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), 'checkpoints'),
-                               options=options, item_names=('state', 'data'))
+                               options=options,
+                               item_handlers={'state': ocp.StandardCheckpointHandler(),
+                                              'data': grain.checkpoint.CheckpointHandler()})
 
 
 def save(mgr: ocp.CheckpointManager, step: int, state, loader_iter=None, metrics=None):
@@ -84,7 +87,7 @@ def _check_shapes(mgr, step, abstract_state, where):
 
 def _shapes(tree) -> dict:
   flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-  return {jax.tree_util.keystr(p): tuple(getattr(x, 'shape', ())) for p, x in flat}
+  return {sharding.path_name(p): tuple(getattr(x, 'shape', ())) for p, x in flat}
 
 
 def check_workdir_model(workdir: str, config) -> None:

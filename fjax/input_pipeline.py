@@ -58,6 +58,13 @@ def _resize(x: np.ndarray, size: int) -> np.ndarray:
   return cv2.resize(x, (size, size), interpolation=interp)
 
 
+def normalize(image_uint8: np.ndarray, config) -> np.ndarray:
+  """uint8 RGB -> float32 (x / 255 - mean) / std, the model's input convention."""
+  image = image_uint8.astype(np.float32) / 255.0
+  return ((image - np.float32(config.input.mean)) / np.float32(config.input.std)).astype(
+      np.float32)
+
+
 def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
   """Decoded example -> model inputs; `rng` enables training augmentation.
 
@@ -73,9 +80,7 @@ def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
   if rng is not None and config.input.hflip and rng.random() < 0.5:
     image, mask = image[:, ::-1], mask[:, ::-1]
   size = config.input.image_size
-  image = _resize(np.ascontiguousarray(image), size).astype(np.float32) / 255.0
-  image = (image - np.float32(config.input.mean)) / np.float32(config.input.std)
-  return {'image': image.astype(np.float32),
+  return {'image': normalize(_resize(np.ascontiguousarray(image), size), config),
           'mask': _resize(np.ascontiguousarray(mask), size).astype(np.float32),
           'label': np.int32(label), 'valid': np.float32(1.0),
           'video_hash': np.int32(zlib.crc32(bytes(example['video_id'])) & 0x7FFFFFFF)}

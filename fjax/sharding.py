@@ -65,13 +65,18 @@ def state_shardings(mesh: Mesh, abstract_state, rules=()):
   compiled = [(re.compile(r), P(*spec)) for r, spec in rules]
 
   def one(path, leaf):
-    name = '/'.join(str(getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k))))
-                    for k in path)
+    name = path_name(path)
     for regex, spec in compiled:
       if regex.fullmatch(name) and len(spec) <= getattr(leaf, 'ndim', 0):
         return NamedSharding(mesh, spec)
     return NamedSharding(mesh, P())
   return jax.tree_util.tree_map_with_path(one, abstract_state)
+
+
+def path_name(path) -> str:
+  """'params/backbone/conv1/kernel' for a pytree key path (dict keys, fields, indices)."""
+  return '/'.join(str(getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k))))
+                  for k in path)
 
 
 def local_batch_size(global_batch: int, mesh: Mesh) -> int:

@@ -1,0 +1,51 @@
+"""The embedded demo data set: splits disjoint by person, labels and masks consistent."""
+import numpy as np
+import tensorflow_datasets as tfds
+
+import data_builders.demo_forgeries  # noqa: F401  (registers the builder)
+from fjax.preprocess import self_blend
+
+
+def _split(data_dir, split):
+  return tfds.data_source('demo_forgeries/tiny', data_dir=data_dir, split=split)
+
+
+def test_splits_are_identity_disjoint(data_dir):
+  identities = {}
+  for split in ('train', 'validation', 'test'):
+    source = _split(data_dir, split)
+    assert len(source) > 0
+    identities[split] = {source[i]['identity'] for i in range(len(source))}
+  assert not identities['train'] & identities['test']
+  assert not identities['train'] & identities['validation']
+  assert not identities['validation'] & identities['test']
+
+
+def test_labels_masks_and_balance(data_dir):
+  source = _split(data_dir, 'train')
+  labels = []
+  for i in range(len(source)):
+    ex = source[i]
+    labels.append(ex['label'])
+    assert ex['image'].shape == (64, 64, 3) and ex['mask'].shape == (64, 64, 1)
+    if ex['label'] == 0:
+      assert ex['method'] == b'real' and ex['mask'].max() == 0
+    else:
+      assert ex['method'] == b'self_blend' and (ex['mask'] > 127).mean() > 0.05
+    assert ((ex['landmarks'] >= -8) & (ex['landmarks'] < 72)).all()
+  assert sum(labels) * 2 == len(labels)  # one self-blend per real face
+
+
+def test_self_blend_changes_only_the_masked_region():
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+  landmarks = np.stack(np.meshgrid(np.linspace(20, 44, 9), np.linspace(18, 46, 8)),
+                       -1).reshape(-1, 2)[:68]
+  fake, mask = self_blend.self_blend(image, landmarks, np.random.default_rng(1))
+  assert fake.dtype == np.uint8 and mask.shape == (64, 64)
+  assert 0 <= mask.min() and mask.max() == 1.0
+  untouched = mask == 0
+  np.testing.assert_array_equal(fake[untouched], image[untouched])
+  assert (fake[mask > 0.5] != image[mask > 0.5]).any()
+  again, mask2 = self_blend.self_blend(image, landmarks, np.random.default_rng(1))
+  np.testing.assert_array_equal(again, fake)  # deterministic from the generator

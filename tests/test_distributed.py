@@ -1,0 +1,41 @@
+"""The same trainer on 1 device, 8 host devices, and 2 processes over loopback."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import ROOT, TEST_CONFIG, read_metrics, run_cli, train_losses
+
+
+def test_eight_devices_match_one_device(data_dir, tmp_path):
+  losses = {}
+  for devices in (1, 8):
+    workdir = str(tmp_path / f'd{devices}')
+    run_cli('fjax.main', f'--config={TEST_CONFIG}', f'--workdir={workdir}',
+            '--config.eval_every=100',
+            env={'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'},
+            data_dir=data_dir)
+    losses[devices] = train_losses(workdir)
+  assert len(losses[1]) == 4
+  np.testing.assert_allclose(losses[8], losses[1], rtol=0, atol=1e-5)
+
+
+def test_two_processes_train_and_checkpoint(data_dir, tmp_path):
+  workdir = str(tmp_path / 'mp')
+  env = dict(os.environ, TFDS_DATA_DIR=data_dir, JAX_PLATFORMS='cpu', PYTHON=sys.executable,
+             LOG_DIR=str(tmp_path))
+  proc = subprocess.run(
+      ['bash', 'launch/local_multiprocess.sh', '2', '-m', 'fjax.main',
+       f'--config={TEST_CONFIG}', f'--workdir={workdir}'],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  logs = ''.join(open(tmp_path / f) .read() for f in os.listdir(tmp_path) if f.endswith('.log'))
+  assert proc.returncode == 0, proc.stderr[-3000:] + logs[-3000:]
+  rows = read_metrics(workdir)
+  assert [r['step'] for r in rows if r['split'] == 'train'] == [1, 2, 3, 4]
+  assert any(r['split'] == 'test' for r in rows)
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2', '4']
+  # Each process saved its own grain iterator state with the step.
+  data_files = os.listdir(os.path.join(workdir, 'checkpoints', '4', 'data'))
+  assert sum('process_0' in f for f in data_files) == 1
+  assert sum('process_1' in f for f in data_files) == 1

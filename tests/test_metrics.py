@@ -1,0 +1,83 @@
+"""fjax.metrics against scikit-learn and explicit loops."""
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from fjax import metrics
+
+
+def _cases(seed=0, n_cases=100):
+  rng = np.random.default_rng(seed)
+  for i in range(n_cases):
+    n = int(rng.integers(2, 80))
+    labels = rng.integers(0, 2, n)
+    if labels.all() or not labels.any():
+      labels[0] = 1 - labels[0]
+    # Half the cases have many tied scores, as quantised network outputs do.
+    scores = rng.integers(0, 6, n) / 5.0 if i % 2 else rng.random(n)
+    yield labels, scores
+
+
+def _sklearn_eer(labels, scores):
+  fpr, tpr, _ = skm.roc_curve(labels, scores, drop_intermediate=False)
+  fnr = 1 - tpr
+  for i in range(1, len(fpr)):  # explicit walk along the ROC polyline
+    if fnr[i] - fpr[i] <= 0:
+      d0, d1 = fnr[i - 1] - fpr[i - 1], fnr[i] - fpr[i]
+      t = d0 / (d0 - d1) if d0 != d1 else 0.0
+      return fpr[i - 1] + t * (fpr[i] - fpr[i - 1])
+  return fpr[-1]
+
+
+def test_image_metrics_match_sklearn():
+  for labels, scores in _cases():
+    assert metrics.auc(labels, scores) == pytest.approx(skm.roc_auc_score(labels, scores),
+                                                        abs=1e-12)
+    assert metrics.average_precision(labels, scores) == pytest.approx(
+        skm.average_precision_score(labels, scores), abs=1e-12)
+    assert metrics.accuracy(labels, scores) == pytest.approx(
+        skm.accuracy_score(labels, scores > 0.5))
+    assert metrics.eer(labels, scores) == pytest.approx(_sklearn_eer(labels, scores),
+                                                        abs=1e-12)
+
+
+def test_eer_known_values():
+  assert metrics.eer([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 0.0
+  assert metrics.eer([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1]) == 1.0
+  assert metrics.eer([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == pytest.approx(0.5)
+
+
+def test_single_class_gives_nan():
+  assert np.isnan(metrics.auc([1, 1], [0.2, 0.4]))
+  assert np.isnan(metrics.eer([0, 0], [0.2, 0.4]))
+
+
+def test_video_level_is_mean_of_frames():
+  rng = np.random.default_rng(1)
+  ids = rng.integers(0, 7, 60)
+  labels = (ids % 2).astype(int)
+  scores = rng.random(60)
+  vlabels, vscores = metrics.video_level(ids, labels, scores)
+  expected = {}
+  for vid, label, score in zip(ids, labels, scores):
+    expected.setdefault(vid, (label, []))[1].append(score)
+  for k, vid in enumerate(sorted(expected)):
+    assert vlabels[k] == expected[vid][0]
+    assert vscores[k] == pytest.approx(np.mean(expected[vid][1]))
+  out = metrics.all_metrics(labels, scores, ids)
+  assert out['video_auc'] == pytest.approx(skm.roc_auc_score(vlabels, vscores))
+
+
+def test_pixel_metrics_match_sklearn():
+  rng = np.random.default_rng(2)
+  pred = rng.random((5, 16, 16))
+  true = (rng.random((5, 16, 16)) > 0.7).astype(np.float32)
+  true[0] = 0  # a real image: its pixels count too
+  cm = metrics.confusion(pred[:3], true[:3]) + metrics.confusion(pred[3:], true[3:])
+  got = metrics.pixel_metrics(cm)
+  p, t = (pred > 0.5).ravel(), (true > 0.5).ravel()
+  np.testing.assert_array_equal(cm, skm.confusion_matrix(t, p))
+  assert got['iou'] == pytest.approx(skm.jaccard_score(t, p))
+  assert got['miou'] == pytest.approx(skm.jaccard_score(t, p, average='macro'))
+  assert got['f1'] == pytest.approx(skm.f1_score(t, p))
+  assert got['mf1'] == pytest.approx(skm.f1_score(t, p, average='macro'))
