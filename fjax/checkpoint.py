@@ -30,7 +30,7 @@ def manager(workdir: str, config=None, read_only: bool = False) -> ocp.Checkpoin
   policies = []
   if config is not None:
     policies = [cm.LatestN(n=config.keep_checkpoints),
-                cm.BestN(get_metric_fn=_ranking(config.best_metric), reverse=True, n=1,
+                cm.BestN(get_metric_fn=_ranking(config.best_metric), n=1,
                          keep_checkpoints_without_metrics=False)]
   options = ocp.CheckpointManagerOptions(
       preservation_policy=cm.AnyPreservationPolicy(policies) if policies else None,

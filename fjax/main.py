@@ -58,15 +58,15 @@ def run(config, workdir: str, mode: str, split: str | None = None):
   return result
 
 
-from fjax.errors import UserError  # pylint: disable=g-import-not-at-top,wrong-import-position
+from fjax.errors import UserError, fail  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 class _QuietLibraries:
-  """Drops the per-file INFO chatter of orbax and grain from the absl log."""
+  """Drops the INFO and WARNING chatter of orbax, grain and tfds from the absl log."""
 
   def filter(self, record) -> bool:
     noisy = ('/orbax/', '/grain/', '/tensorflow_datasets/')
-    return record.levelno > 20 or not any(n in record.pathname for n in noisy)
+    return record.levelno >= 40 or not any(n in record.pathname for n in noisy)
 
 
 def main(argv):
@@ -79,9 +79,9 @@ def main(argv):
   try:
     run(config, FLAGS.workdir, FLAGS.mode, FLAGS.split)
   except UserError as e:
-    logging.flush()
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
+    fail(str(e))
+
+
 
 
 def parse_flags(argv):

@@ -16,8 +16,9 @@ import sys
 
 import cv2
 import numpy as np
+from absl import logging
 
-from fjax.errors import UserError
+from fjax.errors import UserError, fail
 
 OVERLAY_SIZE = 256
 
@@ -120,11 +121,11 @@ def main(argv=None):
   parser.add_argument('--output', required=True)
   parser.add_argument('--frames', type=int, default=8, help='frames sampled per video')
   args = parser.parse_args(argv)
+  logging.set_verbosity(logging.ERROR)
   try:
     rows = predict(args.workdir, args.input, args.output, args.frames)
   except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
+    fail(str(e))
   faces_found = sum(r['status'] == 'ok' for r in rows)
   print(f'{faces_found} faces in {len(rows)} rows -> {args.output}/predictions.jsonl')
 

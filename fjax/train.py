@@ -85,9 +85,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
     start = 0
   os.makedirs(workdir, exist_ok=True)
   write_config(config, workdir)
-  writer = MetricWriter(workdir)
   train_step = make_train_step(config, model_lib, model, mesh, shardings)
   eval_step = evaluate.make_eval_step(model_lib, model, mesh)
+  try:
+    return _loop(config, workdir, mgr, st, start, batches, mesh, train_step, eval_step)
+  finally:
+    mgr.wait_until_finished()  # never leave a save in flight, even on error
+    mgr.close()
+
+
+def _loop(config, workdir, mgr, st, start, batches, mesh, train_step, eval_step):
+  writer = MetricWriter(workdir)
   last_saved = start or None
   bar = tqdm(range(start, config.total_steps), initial=start, total=config.total_steps,
              desc='train', disable=jax.process_index() != 0)
@@ -113,7 +121,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
   test = evaluate.evaluate(config, st, eval_step, mesh, config.dataset.split_test)
   writer.write(config.total_steps, config.dataset.split_test, test)
   writer.close()
-  mgr.close()
   return test
 
 
