@@ -5,20 +5,31 @@ import sys
 
 import numpy as np
 
-from conftest import ROOT, TEST_CONFIG, read_metrics, run_cli, train_losses
+from conftest import ROOT, TEST_CONFIG, read_metrics, run_cli
 
 
 def test_eight_devices_match_one_device(data_dir, tmp_path):
-  losses = {}
+  # Float sums run in another order on 8 devices: each layer's gradients agree to ~3e-7
+  # relative, but a deep BatchNorm net trained on batches of 8 amplifies that noise step
+  # after step (Adam most of all: it divides near-zero gradients by their own RMS), to
+  # 1e-4 in the loss after 3 SGD steps at lr 1e-3. A small SGD step keeps the comparison
+  # about sharding: the forward pass with global-batch BatchNorm on four new batches, the
+  # first gradient, and the updates.
+  losses, grad_norms = {}, {}
   for devices in (1, 8):
     workdir = str(tmp_path / f'd{devices}')
     run_cli('fjax.main', f'--config={TEST_CONFIG}', f'--workdir={workdir}',
-            '--config.eval_every=100',
+            '--config.eval_every=100', '--config.optimizer.name=sgd',
+            '--config.optimizer.lr=1e-5', '--config.input.image_size=64',
             env={'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'},
             data_dir=data_dir)
-    losses[devices] = train_losses(workdir)
+    rows = [r for r in read_metrics(workdir) if r['split'] == 'train']
+    losses[devices] = [r['loss'] for r in rows]
+    grad_norms[devices] = [r['grad_norm'] for r in rows]
   assert len(losses[1]) == 4
   np.testing.assert_allclose(losses[8], losses[1], rtol=0, atol=1e-5)
+  # The first step's gradient comes from identical parameters: it must agree closely.
+  np.testing.assert_allclose(grad_norms[8][0], grad_norms[1][0], rtol=1e-5)
 
 
 def test_two_processes_train_and_checkpoint(data_dir, tmp_path):
