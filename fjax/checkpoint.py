@@ -15,7 +15,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as cm
 
-from fjax import sharding
+from fjax import errors, sharding
 from fjax.errors import UserError
 
 LOWER_IS_BETTER = ('eer', 'loss')
@@ -57,12 +57,21 @@ def restore(mgr: ocp.CheckpointManager, abstract_state, loader_iter=None, step=N
   args = {'state': ocp.args.StandardRestore(abstract_state)}
   if loader_iter is not None:
     args['data'] = grain.checkpoint.CheckpointRestore(loader_iter)
+  saved = os.dup(2)
+  _silence_stderr()  # Orbax's reader threads print tracebacks when a read fails
   try:
     restored = mgr.restore(step, args=ocp.args.Composite(**args))
   except Exception as e:  # pylint: disable=broad-except
     raise UserError(f'checkpoint {where} is corrupt or incomplete '
                     f'({type(e).__name__}: {str(e).splitlines()[0][:200]})') from e
+  os.dup2(saved, 2)
   return restored['state'], step
+
+
+def _silence_stderr():
+  """Points fd 2 at /dev/null; `fjax.errors.fail` still reaches the saved real stderr."""
+  errors.REAL_STDERR = errors.REAL_STDERR if errors.REAL_STDERR is not None else os.dup(2)
+  os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
 
 
 def _check_shapes(mgr, step, abstract_state, where):

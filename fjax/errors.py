@@ -5,6 +5,9 @@ import sys
 from absl import logging
 
 
+REAL_STDERR = None  # set when stderr was silenced while a failing library thread died
+
+
 class UserError(Exception):
   """Bad input from the user (config, data, checkpoint, image): message says what."""
 
@@ -15,5 +18,9 @@ def fail(message: str):
   already waited for any checkpoint write."""
   logging.flush()
   sys.stdout.flush()
-  print(f'error: {message}', file=sys.stderr, flush=True)
+  sys.stderr.flush()
+  stderr = REAL_STDERR if REAL_STDERR is not None else os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)  # background threads' last words go nowhere
+  os.write(stderr, f'error: {message}\n'.encode())
   os._exit(1)
