@@ -40,10 +40,6 @@ def read_metrics(workdir: str) -> list[dict]:
     return [json.loads(line) for line in f]
 
 
-def train_losses(workdir: str) -> list[float]:
-  return [r['loss'] for r in read_metrics(workdir) if r['split'] == 'train']
-
-
 def error_line(proc: subprocess.CompletedProcess) -> str:
   """The last stderr line; asserts the process failed without a traceback."""
   assert proc.returncode != 0, proc.stdout[-2000:]

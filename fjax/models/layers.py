@@ -1,7 +1,6 @@
 """Small building blocks shared by the models (one implementation each)."""
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import flax.linen as nn
@@ -40,5 +39,3 @@ class SeparableConv2d(nn.Module):
     return nn.Conv(self.features, (1, 1), use_bias=False, dtype=self.dtype,
                    name='pointwise')(x)
 
-
-conv_bn_relu_kwargs = functools.partial(dict, use_bias=False)
