@@ -6,6 +6,7 @@ at any moment leaves only whole checkpoints; restarting resumes from the newest 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -53,33 +54,36 @@ def restore(mgr: ocp.CheckpointManager, abstract_state, loader_iter=None, step=N
   """Restores (state, step) into the given abstract state; a clear error otherwise."""
   step = mgr.latest_step() if step is None else step
   where = os.path.join(str(mgr.directory), str(step))
-  _check_shapes(mgr, step, abstract_state, where)
   args = {'state': ocp.args.StandardRestore(abstract_state)}
   if loader_iter is not None:
     args['data'] = grain.checkpoint.CheckpointRestore(loader_iter)
-  saved = os.dup(2)
-  _silence_stderr()  # Orbax's reader threads print tracebacks when a read fails
-  try:
+  with _quiet_reads(where):
+    _check_shapes(mgr, step, abstract_state, where)
     restored = mgr.restore(step, args=ocp.args.Composite(**args))
+  return restored['state'], step
+
+
+@contextlib.contextmanager
+def _quiet_reads(where: str):
+  """Orbax's reader threads print tracebacks when a read fails, sometimes after the
+  failure reached us: fd 2 points at /dev/null while reading, and stays there when the
+  read fails (`fjax.errors.fail` writes to the saved real stderr)."""
+  errors.REAL_STDERR = errors.REAL_STDERR if errors.REAL_STDERR is not None else os.dup(2)
+  saved = os.dup(2)
+  os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+  try:
+    yield
+  except UserError:
+    raise
   except Exception as e:  # pylint: disable=broad-except
     raise UserError(f'checkpoint {where} is corrupt or incomplete '
                     f'({type(e).__name__}: {str(e).splitlines()[0][:200]})') from e
   os.dup2(saved, 2)
-  return restored['state'], step
-
-
-def _silence_stderr():
-  """Points fd 2 at /dev/null; `fjax.errors.fail` still reaches the saved real stderr."""
-  errors.REAL_STDERR = errors.REAL_STDERR if errors.REAL_STDERR is not None else os.dup(2)
-  os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+  os.close(saved)
 
 
 def _check_shapes(mgr, step, abstract_state, where):
-  try:
-    meta = mgr.item_metadata(step)['state']
-  except Exception as e:  # pylint: disable=broad-except
-    raise UserError(f'checkpoint {where} is corrupt or incomplete '
-                    f'({type(e).__name__}: {str(e).splitlines()[0][:200]})') from e
+  meta = mgr.item_metadata(step)['state']
   if meta is None:
     raise UserError(f'checkpoint {where} is corrupt or incomplete (no state metadata)')
   want = _shapes(abstract_state)
@@ -122,10 +126,12 @@ def load_pretrained(path: str) -> dict:
     mgr = manager(path, read_only=True)
     if mgr.latest_step() is None:
       raise UserError(f'init_from {path}: the workdir holds no checkpoint')
-    tree = mgr.restore(mgr.latest_step(), args=ocp.args.Composite(
-        state=ocp.args.StandardRestore()))['state']
+    with _quiet_reads(path):
+      tree = mgr.restore(mgr.latest_step(), args=ocp.args.Composite(
+          state=ocp.args.StandardRestore()))['state']
   elif os.path.isdir(path):
-    tree = ocp.StandardCheckpointer().restore(path)
+    with _quiet_reads(path):
+      tree = ocp.StandardCheckpointer().restore(path)
   else:
     raise UserError(f'init_from {path}: no such checkpoint directory')
   return {k: v for k, v in tree.items() if k in ('params', 'model_state')}
