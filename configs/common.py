@@ -13,7 +13,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict(dict(name='', dtype='float32'))
   c.dataset = ml_collections.ConfigDict(dict(
       name='demo_forgeries', data_dir='', split_train='train', split_eval='validation',
-      split_test='test', mask_source='blend'))
+      split_test='test', mask_source='blend',
+      train_real_only=False))  # train on the split's real faces only (fakes made on the fly)
   c.input = ml_collections.ConfigDict(dict(
       image_size=64, workers=0, hflip=True, self_blend_prob=0.0,
       mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
@@ -37,6 +38,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.log_every = 10
   c.seed = 0
   c.init_from = ''            # Orbax checkpoint of converted weights or a workdir
+  c.init_into = ''            # module(s) the init_from weights go into: 'backbone' or 'a,b'
   return c
 
 

@@ -137,6 +137,17 @@ def load_pretrained(path: str) -> dict:
   return {k: v for k, v in tree.items() if k in ('params', 'model_state')}
 
 
+def nest_pretrained(loaded: dict, init_into: str) -> dict:
+  """Places converted backbone weights under the model's module name(s): with
+  `init_into='rgb_vit,aux_vit'` both branches start from the same weights ('' = as saved)."""
+  if not init_into:
+    return loaded
+  modules = [m.strip() for m in init_into.split(',') if m.strip()]
+  nest = lambda tree: {m: tree for m in modules}
+  return {'params': nest(loaded.get('params', {})),
+          'model_state': {col: nest(tree) for col, tree in loaded.get('model_state', {}).items()}}
+
+
 def merge_pretrained(target: dict, loaded: dict, label: str) -> tuple[dict, int]:
   """Copies every leaf of `loaded` whose path exists in `target`; shapes must agree."""
   flat_loaded = {jax.tree_util.keystr(p): v for p, v in

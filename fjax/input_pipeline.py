@@ -29,7 +29,7 @@ def data_dir(config) -> str:
           or os.path.expanduser('~/tensorflow_datasets'))
 
 
-def data_source(config, split: str):
+def data_source(config, split: str, decoders=None):
   """The split as a random-access source; builds demo_forgeries on first use."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   name = config.dataset.name
@@ -48,7 +48,29 @@ def data_source(config, split: str):
   if split not in builder.info.splits:
     raise UserError(f'data set {name} has no split {split!r} '
                     f'(it has {sorted(builder.info.splits)})')
-  return builder.as_data_source(split=split)
+  return builder.as_data_source(split=split, decoders=decoders)
+
+
+class Subset:
+  """The examples of a random-access source at `indices` (a source itself)."""
+
+  def __init__(self, source, indices: np.ndarray):
+    self.source, self.indices = source, indices
+
+  def __len__(self):
+    return len(self.indices)
+
+  def __getitem__(self, i):
+    return self.source[int(self.indices[i])]
+
+
+def real_only(config, split: str, source):
+  """The real faces of a split (labels read without decoding any image): what SBI and
+  AUNet train on, every fake being made on the fly from them."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  skip = {k: tfds.decode.SkipDecoding() for k in ('image', 'mask')}
+  labels = data_source(config, split, decoders=skip)
+  return Subset(source, np.array([i for i in range(len(labels)) if labels[i]['label'] == 0]))
 
 
 def _resize(x: np.ndarray, size: int) -> np.ndarray:
@@ -106,6 +128,8 @@ class EvalTransform(grain.transforms.Map):
 
 def train_loader(config, local_batch: int) -> grain.DataLoader:
   source = data_source(config, config.dataset.split_train)
+  if config.dataset.train_real_only:
+    source = real_only(config, config.dataset.split_train, source)
   if len(source) < local_batch * jax.process_count():
     raise UserError(f'split {config.dataset.split_train} has {len(source)} examples, '
                     f'fewer than one batch of {config.batch_size}')

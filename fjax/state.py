@@ -44,7 +44,8 @@ def create(config, model, mesh):
   state = jax.jit(init_fn(config, model, tx), out_shardings=shardings)(
       jax.random.key(config.seed))
   if config.init_from:
-    loaded = checkpoint.load_pretrained(config.init_from)
+    loaded = checkpoint.nest_pretrained(checkpoint.load_pretrained(config.init_from),
+                                        config.init_into)
     host = jax.device_get({'params': state['params'], 'model_state': state['model_state']})
     merged, count = checkpoint.merge_pretrained(host, loaded, config.init_from)
     logging.info('init_from %s: %d arrays loaded', config.init_from, count)

@@ -9,15 +9,17 @@ import jax.numpy as jnp
 Dtype = Any
 
 
-def batch_norm(train: bool, dtype: Dtype, name: str | None = None) -> nn.BatchNorm:
-  """BatchNorm with PyTorch's defaults (eps 1e-5, momentum 0.1) so timm weights load.
+def batch_norm(train: bool, dtype: Dtype, name: str | None = None,
+               epsilon: float = 1e-5) -> nn.BatchNorm:
+  """BatchNorm with PyTorch's defaults (eps 1e-5, momentum 0.1) so timm weights load
+  (the `tf_` ports of TensorFlow models use eps 1e-3).
 
   Under jit on a mesh the batch mean is taken over the global (sharded) batch, so the
   statistics are synchronised across devices and hosts without an explicit axis name.
   Two-pass variance (not E[x^2] - E[x]^2): the one-pass form loses digits to cancellation,
   enough for 1- and 8-device runs to drift apart.
   """
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=epsilon,
                       use_fast_variance=False, dtype=dtype, name=name)
 
 

@@ -3,7 +3,8 @@ the FaceForensics++ papers fine-tune), so that converted timm weights load by na
 
 `Xception(...)(x, train=...)` returns a dict of feature taps: `conv2` (64 ch, stride 2),
 `block2` (256 ch, stride 8), `block11` (728 ch, stride 16) and, unless truncated with
-`last_block=11`, `features` (2048 ch, stride 32, after conv4/bn4/ReLU).
+`last_block=11`, `features` (2048 ch, stride 32, after conv4/bn4/ReLU), and `logits`
+when `num_classes > 0`.
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ class Block(nn.Module):
 class Xception(nn.Module):
   """Entry, middle and exit flows; `last_block` < 12 truncates (AUNet uses 11)."""
   last_block: int = 12
+  num_classes: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -82,4 +84,6 @@ class Xception(nn.Module):
     x = SeparableConv2d(2048, 3, dtype=self.dtype, name='conv4')(x)
     x = nn.relu(batch_norm(train, self.dtype, name='bn4')(x))
     taps['features'] = x
+    if self.num_classes:
+      taps['logits'] = nn.Dense(self.num_classes, dtype=self.dtype, name='fc')(x.mean((1, 2)))
     return taps

@@ -1,0 +1,135 @@
+"""Vision Transformer in the layout of timm's `vit_small_patch16_224` (pre-LN blocks, class
+token, exact GELU, LayerNorm eps 1e-6), so that converted timm weights load by name.
+
+`ViT(...)(x, train=...)` returns `tokens` (B, 1 + h*w, D) after the final norm, `grid`
+(h, w) as a static tuple, `blocks` (the output of every block, before the final norm)
+when `return_blocks=True`, and `logits` when `num_classes > 0`.
+
+Position embeddings: `learned` (timm's parameter, resampled bicubically when the input grid
+differs from the one it was made for) or `sincos` (fixed 2-D sin-cos, no parameter; FoCus).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def sincos_2d(grid: tuple[int, int], dim: int) -> np.ndarray:
+  """Fixed 2-D sin-cos embedding (MAE): half the channels encode the row, half the column;
+  each half is [sin(p w_k), cos(p w_k)] with w_k = 10000^(-k / (dim/4))."""
+  assert dim % 4 == 0, dim
+  omega = 1.0 / 10000 ** (np.arange(dim // 4, dtype=np.float64) / (dim / 4))
+
+  def embed(pos):
+    out = np.outer(pos.reshape(-1), omega)
+    return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+  rows, cols = np.meshgrid(np.arange(grid[0], dtype=np.float64),
+                           np.arange(grid[1], dtype=np.float64), indexing='ij')
+  # MAE orders the halves (width, height).
+  return np.concatenate([embed(cols), embed(rows)], axis=1).astype(np.float32)
+
+
+def resample_pos_embed(pos_embed, grid: tuple[int, int], num_prefix: int = 1):
+  """(1, P + h0*w0, D) -> (1, P + h*w, D): bicubic (a = -0.5, antialiased when shrinking),
+  as timm's `resample_abs_pos_embed`; prefix tokens are kept as they are."""
+  prefix, patches = pos_embed[:, :num_prefix], pos_embed[:, num_prefix:]
+  old = int(round(patches.shape[1] ** 0.5))
+  if (old, old) == tuple(grid):
+    return pos_embed
+  patches = patches.reshape(1, old, old, -1)
+  patches = jax.image.resize(patches.astype(jnp.float32), (1, *grid, patches.shape[-1]),
+                             method='cubic', antialias=True)
+  return jnp.concatenate([prefix, patches.reshape(1, grid[0] * grid[1], -1)], axis=1)
+
+
+class Attention(nn.Module):
+  num_heads: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    b, n, d = x.shape
+    qkv = nn.Dense(3 * d, dtype=self.dtype, name='qkv')(x)
+    q, k, v = jnp.split(qkv.reshape(b, n, 3, self.num_heads, d // self.num_heads), 3, axis=2)
+    x = jax.nn.dot_product_attention(q[:, :, 0], k[:, :, 0], v[:, :, 0])  # softmax(qk^T/sqrt(d))v
+    return nn.Dense(d, dtype=self.dtype, name='proj')(x.reshape(b, n, d))
+
+
+class Block(nn.Module):
+  """x + Attn(LN(x)); x + MLP(LN(x))."""
+  num_heads: int
+  mlp_ratio: float = 4.0
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    d = x.shape[-1]
+    norm = lambda name: nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name=name)
+    x = x + Attention(self.num_heads, self.dtype, name='attn')(norm('norm1')(x))
+    return x + Mlp(int(d * self.mlp_ratio), self.dtype, name='mlp')(norm('norm2')(x))
+
+
+class Mlp(nn.Module):
+  hidden: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    h = nn.gelu(nn.Dense(self.hidden, dtype=self.dtype, name='fc1')(x), approximate=False)
+    return nn.Dense(x.shape[-1], dtype=self.dtype, name='fc2')(h)
+
+
+class PatchEmbed(nn.Module):
+  """Non-overlapping p x p patches -> D channels (a strided conv), NHWC out."""
+  patch_size: int
+  embed_dim: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    return nn.Conv(self.embed_dim, (self.patch_size,) * 2, strides=self.patch_size,
+                   padding='VALID', dtype=self.dtype, name='proj')(x)
+
+
+class ViT(nn.Module):
+  """ViT-S/16 by default; `img_size` fixes the learned position-embedding grid."""
+  patch_size: int = 16
+  embed_dim: int = 384
+  depth: int = 12
+  num_heads: int = 6
+  img_size: int = 224
+  pos_embed: str = 'learned'  # learned | sincos
+  num_classes: int = 0
+  return_blocks: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    del train  # no dropout or BatchNorm
+    x = PatchEmbed(self.patch_size, self.embed_dim, self.dtype, name='patch_embed')(x)
+    b, h, w, d = x.shape
+    x = x.reshape(b, h * w, d)
+    cls = self.param('cls_token', nn.initializers.normal(1e-6), (1, 1, d))
+    x = jnp.concatenate([jnp.broadcast_to(cls, (b, 1, d)).astype(x.dtype), x], axis=1)
+    if self.pos_embed == 'sincos':
+      pos = jnp.concatenate([jnp.zeros((1, 1, d)), sincos_2d((h, w), d)[None]], axis=1)
+    else:
+      side = self.img_size // self.patch_size
+      pos = self.param('pos_embed', nn.initializers.normal(0.02), (1, 1 + side * side, d))
+      pos = resample_pos_embed(pos, (h, w))
+    x = x + pos.astype(x.dtype)
+    blocks = []
+    for i in range(self.depth):
+      x = Block(self.num_heads, dtype=self.dtype, name=f'blocks_{i}')(x)
+      blocks.append(x)
+    tokens = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name='norm')(x)
+    out = {'tokens': tokens, 'grid': (h, w)}
+    if self.return_blocks:
+      out['blocks'] = tuple(blocks)
+    if self.num_classes:
+      out['logits'] = nn.Dense(self.num_classes, dtype=self.dtype, name='head')(tokens[:, 0])
+    return out

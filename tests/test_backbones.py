@@ -1,0 +1,163 @@
+"""Backbone parity with timm: random timm weights (with random BatchNorm statistics, so that
+eval-mode normalisation is exercised) -> safetensors -> fjax.weights -> same logits and same
+intermediate features on the same images, within 1e-4 of the output scale (float32)."""
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+
+from fjax import weights
+from fjax.errors import UserError
+from tests.conftest import error_line, run_cli
+
+# arch -> (input size, {fjax tap: timm module whose output it is}, timm kwargs)
+CASES = {
+    'vit_small_patch16_224': (224, {}, {}),
+    'legacy_xception': (99, {'conv2': 'act2', 'block2': 'block2', 'block11': 'block11',
+                             'features': 'act4'}, {}),
+    'resnet50': (96, {f'layer{i}': f'layer{i}' for i in range(1, 5)}, {}),
+    'efficientnet_b4': (97, {'stride2': 'blocks.0', 'stride4': 'blocks.1', 'stride8':
+                             'blocks.2', 'stride16': 'blocks.4', 'stride32': 'blocks.6',
+                             'features': 'bn2'}, {}),
+    'tf_efficientnet_b4': (97, {'stride8': 'blocks.2', 'stride32': 'blocks.6'}, {}),
+}
+
+
+def timm_model(arch: str, seed: int = 0, **kwargs) -> torch.nn.Module:
+  torch.manual_seed(seed)
+  model = timm.create_model(arch, pretrained=False, **kwargs).eval()
+  gen = torch.Generator().manual_seed(seed + 1)
+  with torch.no_grad():
+    for m in model.modules():
+      if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):  # pylint: disable=protected-access
+        m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=gen))
+        m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=gen))
+        m.weight.copy_(1 + 0.1 * torch.randn(m.weight.shape, generator=gen))
+        m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=gen))
+  return model
+
+
+def run_timm(model, images: np.ndarray, taps: dict[str, str]):
+  modules = dict(model.named_modules())
+  seen = {}
+  hooks = [modules[name].register_forward_hook(
+      lambda _m, _i, out, name=name: seen.__setitem__(name, out.clone())) for name in taps.values()]
+  with torch.no_grad():
+    logits = model(torch.from_numpy(images.transpose(0, 3, 1, 2))).numpy()
+  for h in hooks:
+    h.remove()
+  return logits, {tap: seen[name].numpy().transpose(0, 2, 3, 1) for tap, name in taps.items()}
+
+
+def assert_close(ours, ref, what):
+  ours, ref = np.asarray(ours), np.asarray(ref)
+  assert ours.shape == ref.shape, (what, ours.shape, ref.shape)
+  err = np.abs(ours - ref).max() / np.abs(ref).max()
+  assert err < 1e-4, f'{what}: max |diff| / max |ref| = {err:.2e}'
+
+
+def save_state_dict(model, path):
+  save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+
+
+@pytest.mark.parametrize('arch', sorted(CASES))
+def test_parity_with_timm(arch, tmp_path):
+  size, taps, kwargs = CASES[arch]
+  model = timm_model(arch, **kwargs)
+  path = str(tmp_path / f'{arch}.safetensors')
+  save_state_dict(model, path)
+  images = np.random.default_rng(0).standard_normal((2, size, size, 3)).astype(np.float32)
+  ref_logits, ref_taps = run_timm(model, images, taps)
+  module, variables = weights.load(arch, path, image_size=size if 'vit' in arch else None)
+  out = jax.jit(lambda v, x: module.apply(v, x, train=False))(variables, images)
+  assert_close(out['logits'], ref_logits, f'{arch} logits')
+  for tap in taps:
+    assert_close(out[tap], ref_taps[tap], f'{arch} {tap}')
+
+
+def test_vit_resampled_position_embedding(tmp_path):
+  """A 224 checkpoint run at 160 px: the converter resamples the 14x14 grid to 10x10 as
+  timm's `resample_abs_pos_embed` does for a timm model made at 160 px."""
+  from timm.layers import resample_abs_pos_embed  # pylint: disable=g-import-not-at-top
+  src = timm_model('vit_small_patch16_224')
+  path = str(tmp_path / 'vit.safetensors')
+  save_state_dict(src, path)
+  sd = dict(src.state_dict())
+  sd['pos_embed'] = resample_abs_pos_embed(sd['pos_embed'], (10, 10), num_prefix_tokens=1)
+  dst = timm.create_model('vit_small_patch16_224', pretrained=False, img_size=160).eval()
+  dst.load_state_dict(sd)
+  images = np.random.default_rng(1).standard_normal((2, 160, 160, 3)).astype(np.float32)
+  ref, _ = run_timm(dst, images, {})
+  module, variables = weights.load('vit_small_patch16_224', path, image_size=160)
+  assert variables['params']['pos_embed'].shape == (1, 101, 384)
+  assert_close(module.apply(variables, images)['logits'], ref, 'vit at 160 px')
+
+
+def test_resnet_dilated_and_deep_stem(tmp_path):
+  """Output stride 8 (layer3/4 dilated 2/4, first blocks keeping the previous dilation as
+  timm does) and the v1c deep stem, against timm's own dilated resnet50c."""
+  model = timm_model('resnet50c', output_stride=8)
+  path = str(tmp_path / 'r50c.safetensors')
+  save_state_dict(model, path)
+  images = np.random.default_rng(2).standard_normal((1, 64, 64, 3)).astype(np.float32)
+  ref_logits, ref = run_timm(model, images, {'layer2': 'layer2', 'layer4': 'layer4'})
+  module, variables = weights.load('resnet50c', path, output_stride=8)
+  out = module.apply(variables, images)
+  assert out['layer4'].shape == (1, 8, 8, 2048)
+  assert_close(out['layer2'], ref['layer2'], 'layer2')
+  assert_close(out['layer4'], ref['layer4'], 'layer4')
+  assert_close(out['logits'], ref_logits, 'logits')
+
+
+def test_convert_cli_and_init_from(tmp_path):
+  """The CLI writes an Orbax checkpoint without the head; refuses mismatched weights."""
+  model = timm_model('legacy_xception')
+  path = str(tmp_path / 'x.safetensors')
+  save_state_dict(model, path)
+  out_dir = str(tmp_path / 'xception_imagenet')
+  proc = run_cli('fjax.weights', 'convert', '--arch', 'legacy_xception', '--input', path,
+                 '--output', out_dir)
+  assert 'legacy_xception' in proc.stdout
+  from fjax import checkpoint  # pylint: disable=g-import-not-at-top
+  loaded = checkpoint.load_pretrained(out_dir)
+  assert 'fc' not in loaded['params']
+  np.testing.assert_array_equal(
+      loaded['params']['conv1']['kernel'],
+      model.state_dict()['conv1.weight'].numpy().transpose(2, 3, 1, 0))
+  np.testing.assert_array_equal(loaded['model_state']['batch_stats']['bn1']['var'],
+                                model.state_dict()['bn1.running_var'].numpy())
+  # A config names it: the Xception baseline's backbone starts from these weights.
+  from configs import xception  # pylint: disable=g-import-not-at-top
+  from fjax import registry, sharding, state  # pylint: disable=g-import-not-at-top
+  config = xception.get_config('test')
+  config.init_from, config.init_into = out_dir, 'backbone'
+  model_lib = registry.model_module(config.model.name)
+  st, _ = state.create(config, model_lib.build(config), sharding.make_mesh(config))
+  np.testing.assert_array_equal(st['params']['backbone']['block5']['rep_4']['pointwise']['kernel'],
+                                loaded['params']['block5']['rep_4']['pointwise']['kernel'])
+  np.testing.assert_array_equal(st['model_state']['batch_stats']['backbone']['bn4']['mean'],
+                                loaded['model_state']['batch_stats']['bn4']['mean'])
+  line = error_line(run_cli('fjax.weights', 'convert', '--arch', 'resnet50', '--input', path,
+                            '--output', str(tmp_path / 'wrong'), check=False))
+  assert line.startswith('error: resnet50: the state dict does not fit:'), line
+  assert 'missing layer1.0.bn1.running_mean' in line and 'more)' in line, line
+  assert not os.path.exists(tmp_path / 'wrong')
+
+
+def test_refuses_bad_files(tmp_path):
+  junk = tmp_path / 'junk.safetensors'
+  junk.write_bytes(b'not a tensor file')
+  with pytest.raises(UserError, match='not a readable state dict'):
+    weights.read_state_dict(str(junk))
+  sd = {k: v.numpy() for k, v in timm_model('resnet50').state_dict().items()}
+  sd['layer1.0.conv1.weight'] = sd['layer1.0.conv1.weight'][:, :3]
+  sd['extra.weight'] = np.zeros(3, np.float32)
+  with pytest.raises(UserError, match=r'layer1\.0\.conv1\.weight has shape .*unexpected '
+                     r'extra\.weight'):
+    weights.convert('resnet50', sd)
