@@ -1,6 +1,8 @@
-"""Train-step throughput and memory of a model and config (not a test).
+"""Train-step throughput and memory of a model and config, or of the backbones next to
+timm's PyTorch (not a test).
 
   python -m fjax.bench --config=configs/xception.py:demo [--steps=10] [--config.batch_size=32]
+  python -m fjax.bench --backbones [--archs=resnet50,...] [--batch=8] [--steps=5]
 
 Times the jitted, sharded train step alone on synthetic batches (the input pipeline is
 measured separately), after one compiling call. Prints one JSON line: images/s, seconds per
@@ -19,6 +21,9 @@ from absl import app, flags
 from ml_collections import config_flags
 
 flags.DEFINE_integer('steps', 10, 'Timed steps after the compiling one.')
+flags.DEFINE_bool('backbones', False, 'Benchmark the backbones (JAX vs timm) instead.')
+flags.DEFINE_list('archs', [], 'Backbones to benchmark (default: all of fjax.weights.ARCHS).')
+flags.DEFINE_integer('batch', 0, 'Backbone batch size (default: the paper batch per arch).')
 FLAGS = flags.FLAGS
 
 
@@ -74,6 +79,13 @@ def main(argv):
   del argv
   from fjax.errors import UserError  # pylint: disable=g-import-not-at-top
   try:
+    if FLAGS.backbones:
+      from fjax import bench_backbones  # pylint: disable=g-import-not-at-top
+      for arch in FLAGS.archs or bench_backbones.PAPER_SETTINGS:
+        print(json.dumps(bench_backbones.bench(arch, FLAGS.batch, FLAGS.steps)), flush=True)
+      return
+    if FLAGS.config is None:
+      raise UserError('--config is required (or --backbones)')
     print(json.dumps(bench(FLAGS.config, FLAGS.steps)))
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)
