@@ -13,10 +13,11 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict(dict(name='', dtype='float32'))
   c.dataset = ml_collections.ConfigDict(dict(
       name='demo_forgeries', data_dir='', split_train='train', split_eval='validation',
-      split_test='test', mask_source='blend',
+      split_test='test',
+      mask_source='mask',  # mask | msccnet | diff | diff@0.1 | ssim (fjax.input_pipeline)
       train_real_only=False))  # train on the split's real faces only (fakes made on the fly)
   c.input = ml_collections.ConfigDict(dict(
-      image_size=64, workers=0, hflip=True, self_blend_prob=0.0,
+      image_size=64, workers=0, hflip=True, self_blend_prob=0.0, photometric=False,
       mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
   c.batch_size = 16           # global batch, split over processes and devices
   c.eval_batch_size = 32

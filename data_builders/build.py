@@ -11,6 +11,8 @@ import sys
 
 from absl import app, flags
 
+from data_builders import report
+
 flags.DEFINE_string('config', None, 'Builder config name (default: the first).')
 flags.DEFINE_string('data_dir', os.path.expanduser('~/tensorflow_datasets'),
                     'Where the prepared data set is written.')
@@ -37,10 +39,12 @@ def main(argv):
     sys.exit(f'error: no data builder named {name!r} in data_builders/')
   try:
     builder = build(name, FLAGS.config, FLAGS.data_dir, FLAGS.manual_dir)
-  except (FileNotFoundError, ValueError) as e:
-    sys.exit(f'error: {e}')
+  except (FileNotFoundError, ValueError, AssertionError) as e:
+    sys.exit(f'error: {str(e).strip().splitlines()[0]}')
   for split, info in builder.info.splits.items():
     print(f'{builder.info.full_name} {split}: {info.num_examples} examples')
+  for what, n in sorted(report.COUNTS.items()):
+    print(f'{what}: {n}')
   print(f'written to {builder.data_dir}')
 
 

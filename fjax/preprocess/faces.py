@@ -39,8 +39,7 @@ def _dlib_models():
 
 def detect_faces(frame_rgb: np.ndarray, max_side: int = 640, upsample: int = 1) -> list[Face]:
   """All faces in an RGB uint8 frame, largest first; box is the detector's tight box."""
-  import dlib  # pylint: disable=g-import-not-at-top
-  detector, predictor = _dlib_models()
+  detector = _dlib_models()[0]
   h, w = frame_rgb.shape[:2]
   scale = min(1.0, max_side / max(h, w))
   small = cv2.resize(frame_rgb, (round(w * scale), round(h * scale)),
@@ -48,12 +47,18 @@ def detect_faces(frame_rgb: np.ndarray, max_side: int = 640, upsample: int = 1) 
   faces = []
   for r in detector(np.ascontiguousarray(small), upsample):
     box = np.array([r.left(), r.top(), r.right(), r.bottom()], np.float32) / scale
-    rect = dlib.rectangle(*[int(round(v)) for v in box])
-    shape = predictor(np.ascontiguousarray(frame_rgb), rect)
-    lm = np.array([[p.x, p.y] for p in shape.parts()], np.float32)
-    faces.append(Face(box=box, landmarks=lm))
+    faces.append(Face(box=box, landmarks=landmarks_in(frame_rgb, box)))
   faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
   return faces
+
+
+def landmarks_in(frame_rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
+  """The 68 landmarks (x, y) of the face inside a detector box (x0, y0, x1, y1); used on a
+  fake frame with the box found on its real frame."""
+  import dlib  # pylint: disable=g-import-not-at-top
+  rect = dlib.rectangle(*[int(round(v)) for v in box])
+  shape = _dlib_models()[1](np.ascontiguousarray(frame_rgb), rect)
+  return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
 
 
 def square_box(box: np.ndarray, scale: float = 1.3) -> np.ndarray:
@@ -79,21 +84,45 @@ def crop_landmarks(landmarks: np.ndarray, box: np.ndarray, size: int) -> np.ndar
   return ((landmarks - box[:2]) * (size / (box[2] - box[0]))).astype(np.float32)
 
 
-def read_video_frames(path: str, num_frames: int):
-  """Yields (frame_index, RGB frame) for `num_frames` evenly spaced frames of a video."""
+def frame_count(path: str) -> int:
+  """Number of frames a video reports; ValueError when it cannot be decoded."""
+  cap = cv2.VideoCapture(path)
+  total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+  cap.release()
+  if total <= 0:
+    raise ValueError(f'cannot decode video {path}')
+  return total
+
+
+def even_indices(total: int, num_frames: int) -> list[int]:
+  """`num_frames` evenly spaced frame indices of a `total`-frame video (first and last)."""
+  return sorted(set(np.linspace(0, total - 1, min(num_frames, total)).round().astype(int)))
+
+
+def read_frames_at(path: str, indices):
+  """Yields (frame_index, RGB frame) for the given indices, reading sequentially (exact
+  frame positions, unlike seeking, so that paired real/fake/mask videos stay aligned)."""
+  wanted = set(int(i) for i in indices)
   cap = cv2.VideoCapture(path)
   try:
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    if not cap.isOpened() or total <= 0:
+    if not cap.isOpened():
       raise ValueError(f'cannot decode video {path}')
-    wanted = sorted(set(np.linspace(0, total - 1, min(num_frames, total)).round().astype(int)))
-    for idx in wanted:
-      cap.set(cv2.CAP_PROP_POS_FRAMES, idx)
+    for idx in range(max(wanted) + 1 if wanted else 0):
+      if idx not in wanted:
+        if not cap.grab():
+          return
+        continue
       ok, frame = cap.read()
-      if ok:
-        yield int(idx), cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+      if not ok:
+        return
+      yield idx, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
   finally:
     cap.release()
+
+
+def read_video_frames(path: str, num_frames: int):
+  """Yields (frame_index, RGB frame) for `num_frames` evenly spaced frames of a video."""
+  yield from read_frames_at(path, even_indices(frame_count(path), num_frames))
 
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')

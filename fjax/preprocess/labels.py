@@ -49,6 +49,12 @@ def ssim_map(a: np.ndarray, b: np.ndarray, data_range: float = 255.0,
           ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2)))
 
 
+def ssim_dissimilarity(real: np.ndarray, fake: np.ndarray) -> np.ndarray:
+  """The SSIM manipulation map of a pair: 1 - SSIM of the grayscale crops, clipped to
+  [0, 1] (FoCus's SSIM baseline)."""
+  return np.clip(1.0 - ssim_map(gray(real), gray(fake)), 0, 1).astype(np.float32)
+
+
 def msccnet_mask(real: np.ndarray, fake: np.ndarray) -> np.ndarray:
   """MSCCNet's annotation of a fake crop (both crops cut with the real frame's box):
   1 - SSIM of the grayscale pair, min-max normalised, 5x5 Gaussian blur, > 0.08; dilate
@@ -67,6 +73,10 @@ def msccnet_mask(real: np.ndarray, fake: np.ndarray) -> np.ndarray:
   hull = cv2.erode(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)), iterations=3)
   hull = cv2.GaussianBlur(hull.astype(np.float32), (7, 7), 0)
   return (hull > 0).astype(np.float32)
+
+
+# Manipulation maps computed from an aligned (real, fake) pair, by mask-source name.
+PAIR_MAPS = {'msccnet': msccnet_mask, 'diff': pixel_diff, 'ssim': ssim_dissimilarity}
 
 
 def local_wiener_variance(band: np.ndarray, sigma: float,

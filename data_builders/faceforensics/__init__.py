@@ -1,0 +1,1 @@
+from data_builders.faceforensics.faceforensics import Faceforensics  # registers the builder

@@ -1,0 +1,174 @@
+"""FaceForensics++ (Rossler et al. 2019) from its official layout in `manual_dir`:
+
+  original_sequences/youtube/<c>/videos/000.mp4
+  manipulated_sequences/<Method>/<c>/videos/000_003.mp4      (target 000, source 003)
+  manipulated_sequences/<Method>/masks/videos/000_003.mp4    (where the method has them)
+  splits/{train,val,test}.json   lists of [id, id] pairs (the FF++ repository's files)
+
+For each real video of a split and for each of its fake videos, `frames_per_video` evenly
+spaced frames. A face is detected on the real (target) frame; the same square box (x1.3)
+crops the real, the fake and the mask frame, so every fake carries its real counterpart's
+pixel-aligned maps (MSCCNet annotation, pixel difference, SSIM; SPEC 2). Landmarks of a
+fake are predicted on the fake frame inside the real frame's detector box.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from data_builders import features, report
+from fjax.preprocess import faces, labels
+
+METHODS = ('Deepfakes', 'Face2Face', 'FaceSwap', 'NeuralTextures', 'FaceShifter')
+SPLIT_FILES = {'train': 'train.json', 'validation': 'val.json', 'test': 'test.json'}
+
+
+@dataclasses.dataclass
+class FFConfig(tfds.core.BuilderConfig):
+  compression: str = 'c23'
+  size: int = 320
+  frames_per_video: int = 20
+  methods: tuple = METHODS
+
+
+def read_pairs(path: str) -> list[tuple[str, str]]:
+  """The official split file: a JSON list of [target, source] id pairs."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'missing split file {path} (the FF++ repository\'s '
+                            'dataset/splits/*.json, copied to manual_dir/splits/)')
+  try:
+    with open(path) as f:
+      pairs = json.load(f)
+    ok = isinstance(pairs, list) and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p)
+        for p in pairs)
+  except ValueError:
+    ok = False
+  if not ok or not pairs:
+    raise ValueError(f'malformed split file {path}: expected a JSON list of [id, id] pairs')
+  return [tuple(p) for p in pairs]
+
+
+class Faceforensics(tfds.core.GeneratorBasedBuilder):
+  """FF++ faces (real youtube and five manipulations) with masks and landmarks."""
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Faces, FF++ masks, pair-derived maps, landmarks.'}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = (
+      'Download FaceForensics++ with its official script (original youtube videos and the '
+      'five manipulation methods, at the wanted compression, plus masks) and put the '
+      'repository\'s dataset/splits/{train,val,test}.json under manual_dir/splits/.')
+  BUILDER_CONFIGS = [
+      FFConfig(name=c, compression=c, description=f'{c} videos, 320 px faces, 20 frames')
+      for c in ('c23', 'c40', 'raw')
+  ] + [FFConfig(name='tiny', compression='c23', size=64, frames_per_video=3,
+                description='c23, 64 px faces, 3 frames per video (tests)')]
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+        features=features.face_features(self.builder_config.size),
+        homepage='https://github.com/ondyari/FaceForensics')
+
+  def _split_generators(self, dl_manager):
+    root = str(dl_manager.manual_dir)
+    real_dir = os.path.join(root, 'original_sequences', 'youtube',
+                            self.builder_config.compression, 'videos')
+    if not os.path.isdir(real_dir):
+      raise FileNotFoundError(f'missing {real_dir} (the official FF++ layout in manual_dir)')
+    pairs = {s: read_pairs(os.path.join(root, 'splits', f)) for s, f in SPLIT_FILES.items()}
+    return {s: self._generate_examples(root, p) for s, p in pairs.items()}
+
+  def _video(self, root, method, vid, kind='videos'):
+    c = self.builder_config.compression
+    if method == 'real':
+      return os.path.join(root, 'original_sequences', 'youtube', c, 'videos', f'{vid}.mp4')
+    folder = 'masks' if kind == 'masks' else c
+    return os.path.join(root, 'manipulated_sequences', method, folder, 'videos', f'{vid}.mp4')
+
+  def _generate_examples(self, root, pairs):
+    for target, source in pairs:
+      for vid in (target, source):
+        yield from self._real_video(root, vid)
+      for method in self.builder_config.methods:
+        for fake_id, real_id in ((f'{target}_{source}', target), (f'{source}_{target}', source)):
+          yield from self._fake_video(root, method, fake_id, real_id)
+
+  def _largest_face(self, path, idx, frame):
+    """The largest face of a real frame (cached: each real frame serves its own example
+    and the fakes of every method made from it)."""
+    cache = self.__dict__.setdefault('_detections', {})
+    if (path, idx) not in cache:
+      found = faces.detect_faces(frame)
+      cache[(path, idx)] = found[0] if found else None
+    return cache[(path, idx)]
+
+  def _faces(self, path):
+    """Yields (frame index, frame, largest face or None) for the sampled frames."""
+    try:
+      frames = list(faces.read_frames_at(path, faces.even_indices(
+          faces.frame_count(path), self.builder_config.frames_per_video)))
+    except ValueError:
+      report.skip('videos that do not decode')
+      return
+    for idx, frame in frames:
+      yield idx, frame, self._largest_face(path, idx, frame)
+
+  def _example(self, vid, method, label, idx, frame, box, landmarks, mask, pair):
+    size = self.builder_config.size
+    crop = faces.crop(frame, box, size)
+    return dict(image=features.png(crop), label=label, method=method, video_id=vid,
+                identity=vid.split('_')[0], frame=idx, box=box,
+                landmarks=faces.crop_landmarks(landmarks, box, size),
+                mask=features.mask_png(mask), **features.pair_masks(pair, crop))
+
+  def _real_video(self, root, vid):
+    path = self._video(root, 'real', vid)
+    if not os.path.isfile(path):
+      report.skip('missing real videos')
+      return
+    zeros = np.zeros((self.builder_config.size,) * 2, np.float32)
+    for idx, frame, face in self._faces(path):
+      if face is None:
+        report.skip('frames without a face')
+        continue
+      box = faces.square_box(face.box)
+      yield f'real/{vid}/{idx}', self._example(vid, 'real', 'real', idx, frame, box,
+                                               face.landmarks, zeros, None)
+
+  def _fake_video(self, root, method, fake_id, real_id):
+    fake_path, real_path = self._video(root, method, fake_id), self._video(root, 'real', real_id)
+    if not os.path.isfile(fake_path) or not os.path.isfile(real_path):
+      report.skip(f'missing {method} videos')
+      return
+    size = self.builder_config.size
+    mask_path = self._video(root, method, fake_id, 'masks')
+    try:
+      n_fake, n_real = faces.frame_count(fake_path), faces.frame_count(real_path)
+    except ValueError:
+      report.skip('videos that do not decode')
+      return
+    indices = faces.even_indices(min(n_fake, n_real), self.builder_config.frames_per_video)
+    fakes = dict(faces.read_frames_at(fake_path, indices))
+    masks = dict(faces.read_frames_at(mask_path, indices)) if os.path.isfile(mask_path) else {}
+    for idx, real in faces.read_frames_at(real_path, indices):
+      fake = fakes.get(idx)
+      if fake is None or fake.shape != real.shape:
+        report.skip('mismatched real/fake frames')
+        continue
+      face = self._largest_face(real_path, idx, real)
+      if face is None:
+        report.skip('frames without a face')
+        continue
+      box = faces.square_box(face.box)
+      real_crop = faces.crop(real, box, size)
+      if idx in masks:  # FF++ mask videos: white where the face was manipulated
+        mask = (faces.crop(masks[idx], box, size).max(-1) > 127).astype(np.float32)
+      else:
+        report.note(f'{method} frames without a mask video (MSCCNet annotation as mask)')
+        mask = labels.msccnet_mask(real_crop, faces.crop(fake, box, size))
+      yield f'{method}/{fake_id}/{idx}', self._example(
+          fake_id, method, 'fake', idx, fake, box, faces.landmarks_in(fake, face.box),
+          mask, real_crop)

@@ -1,0 +1,120 @@
+"""The FaceForensics++ builder on a fixture tree in the official layout (tests/ffpp_fixture)."""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from tests import ffpp_fixture
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope='module')
+def ffpp(tmp_path_factory):
+  manual = ffpp_fixture.make_tree(str(tmp_path_factory.mktemp('ffpp_manual')))
+  data_dir = str(tmp_path_factory.mktemp('ffpp_tfds'))
+  proc = run_cli('data_builders.build', 'faceforensics', '--config=tiny',
+                 f'--manual_dir={manual}', f'--data_dir={data_dir}')
+  return manual, data_dir, proc.stdout
+
+
+def _examples(data_dir, split):
+  import data_builders.faceforensics  # pylint: disable=g-import-not-at-top,unused-import
+  src = tfds.data_source('faceforensics/tiny', split=split, data_dir=data_dir)
+  return [src[i] for i in range(len(src))]
+
+
+def _decode(ex):
+  return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in ex.items()}
+
+
+def test_splits_follow_the_official_pairs(ffpp):
+  _, data_dir, _ = ffpp
+  for split, name in (('train', 'train'), ('validation', 'val'), ('test', 'test')):
+    examples = [_decode(e) for e in _examples(data_dir, split)]
+    pairs = ffpp_fixture.SPLITS[name]
+    ids = {i for p in pairs for i in p}
+    fake_ids = {f'{a}_{b}' for p in pairs for a, b in (p, p[::-1])}
+    reals = [e for e in examples if e['label'] == 0]
+    fakes = [e for e in examples if e['label'] == 1]
+    assert reals and {e['video_id'] for e in reals} <= ids
+    assert {e['video_id'] for e in fakes} <= fake_ids
+    assert all(e['method'] == 'real' for e in reals)
+    assert {e['method'] for e in fakes} <= {'Deepfakes', 'Face2Face', 'FaceShifter'}
+    # At most 3 sampled frames per video and method.
+    per_video = collections.Counter((e['method'], e['video_id']) for e in examples)
+    assert max(per_video.values()) <= 3
+
+
+def test_masks_zero_on_real_and_on_the_tampered_region_of_fakes(ffpp):
+  _, data_dir, _ = ffpp
+  examples = [_decode(e) for e in _examples(data_dir, 'train')]
+  for e in examples:
+    maps = {k: e[k][..., 0] / 255.0 for k in ('mask', 'mask_msccnet', 'mask_diff',
+                                               'mask_ssim')}
+    assert e['image'].shape == (64, 64, 3)
+    assert ((e['landmarks'] > -16) & (e['landmarks'] < 80)).all()
+    if e['label'] == 0:
+      assert all(not m.any() for m in maps.values()), e['video_id']
+      continue
+    mask = maps['mask'] > 0.5
+    assert 0.05 < mask.mean() < 0.8, (e['method'], e['video_id'], mask.mean())
+    # The annotation made from the pair covers the true tampered ellipse.
+    assert (maps['mask_msccnet'] > 0)[mask].mean() > 0.8
+    assert maps['mask_diff'][mask].mean() > 3 * maps['mask_diff'][~mask].mean()
+
+
+def test_pairs_are_pixel_aligned(ffpp):
+  """A fake's crop equals its real crop outside the tampered ellipse (up to re-encoding)."""
+  _, data_dir, _ = ffpp
+  examples = [_decode(e) for e in _examples(data_dir, 'train')]
+  reals = {(e['video_id'], e['frame']): e for e in examples if e['label'] == 0}
+  checked = 0
+  for e in examples:
+    if e['label'] == 1:
+      real = reals[(e['video_id'].split('_')[0], e['frame'])]
+      np.testing.assert_allclose(e['box'], real['box'])
+      outside = cv2.erode((e['mask'][..., 0] == 0).astype(np.uint8), np.ones((5, 5))) > 0
+      diff = np.abs(e['image'].astype(int) - real['image'].astype(int)).max(-1)
+      assert np.median(diff[outside]) <= 4
+      checked += 1
+  assert checked
+
+
+def test_report_counts_what_was_skipped(ffpp):
+  _, _, stdout = ffpp
+  assert 'skipped videos that do not decode: 1' in stdout
+  assert 'skipped missing FaceSwap videos' in stdout
+  assert 'FaceShifter frames without a mask video (MSCCNet annotation as mask)' in stdout
+  assert 'faceforensics/tiny/1.0.0 train:' in stdout
+
+
+def test_bad_manual_dir(tmp_path, ffpp):
+  manual, _, _ = ffpp
+  proc = run_cli('data_builders.build', 'faceforensics', '--config=tiny',
+                 f'--manual_dir={tmp_path / "nothing"}', f'--data_dir={tmp_path / "out"}',
+                 check=False)
+  assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+  assert 'does not exist or is empty' in proc.stderr.strip().splitlines()[-1]
+  other = tmp_path / 'other'
+  other.mkdir()
+  (other / 'README').write_text('not FF++')
+  proc = run_cli('data_builders.build', 'faceforensics', '--config=tiny',
+                 f'--manual_dir={other}', f'--data_dir={tmp_path / "out"}', check=False)
+  assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+  assert 'original_sequences/youtube/c23/videos' in proc.stderr.strip().splitlines()[-1]
+  broken = str(tmp_path / 'broken')
+  shutil.copytree(manual, broken)
+  with open(os.path.join(broken, 'splits', 'val.json'), 'w') as f:
+    json.dump({'pairs': 3}, f)
+  proc = run_cli('data_builders.build', 'faceforensics', '--config=tiny',
+                 f'--manual_dir={broken}', f'--data_dir={tmp_path / "out2"}', check=False)
+  assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+  assert 'malformed split file' in proc.stderr.strip().splitlines()[-1]
+  assert not any('1.0.0' == d for _, ds, _ in os.walk(tmp_path / 'out2') for d in ds)
