@@ -1,0 +1,1 @@
+from data_builders.dfd.dfd import Dfd  # registers the builder

@@ -1,0 +1,1 @@
+from data_builders.dfdc.dfdc import Dfdc  # registers the builder

@@ -1,0 +1,131 @@
+"""The shared builder of the cross-dataset test sets: each set lists its media from its
+official layout (`_list`), and this class samples frames, finds the face, crops it and
+writes the same features as FaceForensics++ (a single `test` split).
+
+A subclass names its layout in `_list(root) -> [Media]`; everything else is shared.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from data_builders import features, report
+from fjax.preprocess import faces
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+
+
+@dataclasses.dataclass(frozen=True)
+class Media:
+  """One video (or a folder of frames, or one image) and its label."""
+  path: str              # a video file, an image file, or a directory of frame images
+  label: str             # 'real' | 'fake'
+  video_id: str
+  method: str = ''
+  mask_path: str = ''    # a mask video or image aligned with the media, if the set has one
+
+
+@dataclasses.dataclass
+class TestSetConfig(tfds.core.BuilderConfig):
+  size: int = 320
+  frames_per_video: int = 32
+  single_subject: bool = False   # skip media where a sampled frame shows several faces
+
+
+def configs(**kwargs) -> list[TestSetConfig]:
+  """The standard configs: `default` (320 px, 32 frames) and `tiny` (tests)."""
+  return [TestSetConfig(name='default', description='320 px faces, 32 frames per video',
+                        **kwargs),
+          TestSetConfig(name='tiny', size=64, frames_per_video=2,
+                        description='64 px faces, 2 frames per video (tests)', **kwargs)]
+
+
+def require(path: str, what: str) -> str:
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'missing {path} ({what})')
+  return path
+
+
+class VideoTestSet(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Frames of listed media -> face crops with labels (and masks where the set has them)."""
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Face crops of the official test list.'}
+  HOMEPAGE = ''
+
+  def _list(self, root: str) -> list[Media]:
+    raise NotImplementedError
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+        features=features.face_features(self.builder_config.size), homepage=self.HOMEPAGE)
+
+  def _split_generators(self, dl_manager):
+    media = self._list(str(dl_manager.manual_dir))
+    if not media:
+      raise ValueError(f'{self.name}: the manual_dir lists no media')
+    return {'test': self._generate_examples(media)}
+
+  def _frames(self, path: str, mask_path: str = ''):
+    """Yields (frame index, RGB frame, mask frame or None)."""
+    n = self.builder_config.frames_per_video
+    if os.path.isdir(path):
+      names = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
+      chosen = faces.even_indices(len(names), n) if names else []
+      frames = [(i, faces.read_image(os.path.join(path, names[i]))) for i in chosen]
+    elif path.lower().endswith(IMAGE_EXTENSIONS):
+      frames = [(0, faces.read_image(path))]
+    else:
+      frames = list(faces.read_frames_at(path, faces.even_indices(faces.frame_count(path), n)))
+    if not mask_path:
+      masks = {}
+    elif mask_path.lower().endswith(IMAGE_EXTENSIONS):
+      masks = {0: faces.read_image(mask_path)}
+    else:
+      masks = dict(faces.read_frames_at(mask_path, [i for i, _ in frames]))
+    for idx, frame in frames:
+      yield idx, frame, masks.get(idx)
+
+  @staticmethod
+  def _pick_face(found, mask):
+    """The largest face, or where a mask exists the face that holds most of it."""
+    if mask is None or len(found) < 2:
+      return found[0]
+    m = mask.max(-1) > 127
+    def inside(f):
+      x0, y0, x1, y1 = np.round(f.box).astype(int)
+      return m[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)].sum()
+    return max(found, key=inside)
+
+  def _generate_examples(self, media: list[Media]):
+    size = self.builder_config.size
+    zeros = np.zeros((size, size), np.float32)
+    for m in media:
+      try:
+        frames = list(self._frames(m.path, m.mask_path))
+      except ValueError:
+        report.skip('media that do not decode')
+        continue
+      found = [(idx, frame, mask, faces.detect_faces(frame)) for idx, frame, mask in frames]
+      if self.builder_config.single_subject and any(len(f) > 1 for *_, f in found):
+        report.skip('media with several people (single-subject set)')
+        continue
+      for idx, frame, mask, faces_found in found:
+        if not faces_found:
+          report.skip('frames without a face')
+          continue
+        face = self._pick_face(faces_found, mask)
+        box = faces.square_box(face.box)
+        crop = faces.crop(frame, box, size)
+        if mask is not None:
+          mask = (faces.crop(mask, box, size).max(-1) > 127).astype(np.float32)
+        elif m.label == 'fake':
+          report.note('fake frames without a mask (zeros stored)')
+        yield f'{m.video_id}/{idx}', dict(
+            image=features.png(crop), label=m.label, method=m.method or m.label,
+            video_id=m.video_id, identity=m.video_id, frame=idx, box=box,
+            landmarks=faces.crop_landmarks(face.landmarks, box, size),
+            mask=features.mask_png(zeros if mask is None else mask),
+            **features.pair_masks(None, crop))

