@@ -3,6 +3,7 @@ timm's PyTorch (not a test).
 
   python -m fjax.bench --config=configs/xception.py:demo [--steps=10] [--config.batch_size=32]
   python -m fjax.bench --backbones [--archs=resnet50,...] [--batch=8] [--steps=5]
+  python -m fjax.bench --input --config=configs/xception.py:demo [--config.input.workers=2]
 
 Times the jitted, sharded train step alone on synthetic batches (the input pipeline is
 measured separately), after one compiling call. Prints one JSON line: images/s, seconds per
@@ -22,6 +23,7 @@ from ml_collections import config_flags
 
 flags.DEFINE_integer('steps', 10, 'Timed steps after the compiling one.')
 flags.DEFINE_bool('backbones', False, 'Benchmark the backbones (JAX vs timm) instead.')
+flags.DEFINE_bool('input', False, 'Benchmark the train input pipeline (batches/s) instead.')
 flags.DEFINE_list('archs', [], 'Backbones to benchmark (default: all of fjax.weights.ARCHS).')
 flags.DEFINE_integer('batch', 0, 'Backbone batch size (default: the paper batch per arch).')
 FLAGS = flags.FLAGS
@@ -29,12 +31,15 @@ FLAGS = flags.FLAGS
 
 def synthetic_batch(config, batch: int):
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   size = config.input.image_size
   return {'image': rng.standard_normal((batch, size, size, 3), np.float32),
           'label': rng.integers(0, 2, batch).astype(np.int32),
           'mask': (rng.random((batch, size, size)) > 0.5).astype(np.float32),
-          'valid': np.ones(batch, np.float32), 'video_hash': np.arange(batch, dtype=np.int32)}
+          'valid': np.ones(batch, np.float32), 'video_hash': np.arange(batch, dtype=np.int32),
+          **{k: rng.standard_normal((batch, size, size, input_pipeline.LABEL_CHANNELS[k]),
+                                    np.float32) for k in config.input.labels}}
 
 
 def bench(config, steps: int) -> dict:
@@ -75,6 +80,21 @@ def bench(config, steps: int) -> dict:
   }
 
 
+def bench_input(config, steps: int) -> dict:
+  """Batches/s of the grain train loader (decode, augment, batch) on this host."""
+  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  it = iter(input_pipeline.train_loader(config, config.batch_size))
+  next(it)  # start-up: opening files, starting workers
+  t0 = time.perf_counter()
+  for _ in range(steps):
+    next(it)
+  per_batch = (time.perf_counter() - t0) / steps
+  return {'dataset': config.dataset.name, 'batch': config.batch_size,
+          'image_size': config.input.image_size, 'workers': config.input.workers,
+          'batches_per_s': round(1 / per_batch, 2),
+          'images_per_s': round(config.batch_size / per_batch, 1)}
+
+
 def main(argv):
   del argv
   from fjax.errors import UserError  # pylint: disable=g-import-not-at-top
@@ -86,7 +106,8 @@ def main(argv):
       return
     if FLAGS.config is None:
       raise UserError('--config is required (or --backbones)')
-    print(json.dumps(bench(FLAGS.config, FLAGS.steps)))
+    run = bench_input if FLAGS.input else bench
+    print(json.dumps(run(FLAGS.config, FLAGS.steps)))
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

@@ -43,7 +43,7 @@ def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True) 
   bar = tqdm(batches, total=num_batches, desc=f'eval {split}', leave=False,
              disable=not progress or jax.process_index() != 0)
   for batch in bar:
-    batch = sharding.to_global({k: batch[k] for k in input_pipeline.DEVICE_KEYS}, mesh)
+    batch = sharding.to_global({k: batch[k] for k in input_pipeline.device_keys(config)}, mesh)
     out = eval_step(state, batch)
     cm += np.asarray(jax.device_get(out.pop('cm')), np.int64)
     parts.append(jax.device_get(out))

@@ -22,6 +22,27 @@ from fjax.errors import UserError
 from fjax.preprocess import augment, labels, self_blend
 
 DEVICE_KEYS = ('image', 'label', 'mask', 'valid', 'video_hash')
+# Per-pixel labels a config may add (`input.labels`), made on the fly from the final image
+# and landmarks, flipped and resized with the image: name -> channels.
+LABEL_CHANNELS = {'noise': 3, 'au_maps': 15}
+
+
+def device_keys(config) -> tuple[str, ...]:
+  unknown = set(config.input.labels) - set(LABEL_CHANNELS)
+  if unknown:
+    raise UserError(f'input.labels: unknown {sorted(unknown)}; known: {sorted(LABEL_CHANNELS)}')
+  return DEVICE_KEYS + tuple(config.input.labels)
+
+
+def label_maps(image: np.ndarray, landmarks: np.ndarray, config) -> dict[str, np.ndarray]:
+  """The extra labels of one face crop: the wavelet noise residual (SPEC 4, sigma
+  `input.noise_sigma`) and the 15 AU maps (SPEC 5), at the crop's resolution."""
+  maps = {}
+  if 'noise' in config.input.labels:
+    maps['noise'] = labels.noise_residual(image, config.input.noise_sigma)
+  if 'au_maps' in config.input.labels:
+    maps['au_maps'] = labels.au_maps(landmarks, image.shape[0])
+  return maps
 
 
 def data_dir(config) -> str:
@@ -78,6 +99,9 @@ def _resize(x: np.ndarray, size: int) -> np.ndarray:
   if x.shape[0] == size and x.shape[1] == size:
     return x
   interp = cv2.INTER_AREA if x.shape[0] > size else cv2.INTER_LINEAR
+  if x.ndim == 3 and x.shape[-1] > 4:  # OpenCV resizes at most 4 channels at a time
+    return np.concatenate([_resize(x[..., i:i + 4], size).reshape(size, size, -1)
+                           for i in range(0, x.shape[-1], 4)], axis=-1)
   return cv2.resize(x, (size, size), interpolation=interp)
 
 
@@ -132,12 +156,14 @@ def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
     image, label = fake, 1
   if rng is not None and config.input.photometric:
     image = augment.photometric(image, rng)
+  maps = {'mask': mask, **label_maps(image, example['landmarks'], config)}
   if rng is not None and config.input.hflip and rng.random() < 0.5:
-    image, mask = image[:, ::-1], mask[:, ::-1]
+    image, maps = image[:, ::-1], {k: v[:, ::-1] for k, v in maps.items()}
   size = config.input.image_size
+  resized = {k: _resize(np.ascontiguousarray(v), size).astype(np.float32)
+             for k, v in maps.items()}
   return {'image': normalize(_resize(np.ascontiguousarray(image), size), config),
-          'mask': _resize(np.ascontiguousarray(mask), size).astype(np.float32),
-          'label': np.int32(label), 'valid': np.float32(1.0),
+          **resized, 'label': np.int32(label), 'valid': np.float32(1.0),
           'video_hash': np.int32(zlib.crc32(bytes(example['video_id'])) & 0x7FFFFFFF)}
 
 

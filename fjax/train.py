@@ -47,8 +47,8 @@ def make_train_step(config, model_lib, model, mesh, shardings):
                  out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=0)
 
 
-def _device_batch(batch, mesh):
-  return sharding.to_global({k: batch[k] for k in input_pipeline.DEVICE_KEYS}, mesh)
+def _device_batch(batch, config, mesh):
+  return sharding.to_global({k: batch[k] for k in input_pipeline.device_keys(config)}, mesh)
 
 
 def _check_finite(values: dict, step: int, last_saved):
@@ -100,7 +100,7 @@ def _loop(config, workdir, mgr, st, start, batches, mesh, train_step, eval_step)
   bar = tqdm(range(start, config.total_steps), initial=start, total=config.total_steps,
              desc='train', disable=jax.process_index() != 0)
   for i in bar:
-    st, step_metrics = train_step(st, _device_batch(next(batches), mesh))
+    st, step_metrics = train_step(st, _device_batch(next(batches), config, mesh))
     step = i + 1
     last = step == config.total_steps
     if step % config.log_every == 0 or last:
