@@ -23,16 +23,28 @@ from fjax.errors import UserError, fail
 OVERLAY_SIZE = 256
 
 
+def with_defaults(saved: dict, defaults: dict) -> dict:
+  """A workdir's saved config with keys added since it was written set to their defaults."""
+  out = dict(saved)
+  for key, value in defaults.items():
+    if key not in out:
+      out[key] = value
+    elif isinstance(value, dict) and isinstance(out[key], dict):
+      out[key] = with_defaults(out[key], value)
+  return out
+
+
 def load_run(workdir: str, step: int | None = None):
   """(config, model module, predict function) of the newest (or given) checkpoint."""
   import jax  # pylint: disable=g-import-not-at-top
   import ml_collections  # pylint: disable=g-import-not-at-top
+  from configs import common  # pylint: disable=g-import-not-at-top
   from fjax import checkpoint, evaluate, registry, sharding, state  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise UserError(f'{workdir} is not an fjax workdir (no config.json)')
   with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+    config = ml_collections.ConfigDict(with_defaults(json.load(f), common.get_base_config().to_dict()))
   config.mesh.axes, config.mesh.shape, config.mesh.param_rules = ['data'], [-1], []
   model_lib = registry.model_module(config.model.name)
   model = model_lib.build(config)
