@@ -15,7 +15,8 @@ def get_base_config() -> ml_collections.ConfigDict:
       name='demo_forgeries', data_dir='', split_train='train', split_eval='validation',
       split_test='test',
       mask_source='mask',  # mask | msccnet | diff | diff@0.1 | ssim (fjax.input_pipeline)
-      train_real_only=False))  # train on the split's real faces only (fakes made on the fly)
+      train_real_only=False,  # train on the split's real faces only (fakes made on the fly)
+      holdout=''))  # a manipulation method left out of training, the only one evaluated
   c.input = ml_collections.ConfigDict(dict(
       image_size=64, workers=0, hflip=True, self_blend_prob=0.0, photometric=False,
       labels=(), noise_sigma=5.0,  # extra on-the-fly labels: 'noise', 'au_maps'

@@ -3,7 +3,8 @@
 Demo (2 CPU cores, ~6 min, from scratch on the embedded demo set):
   python -m fjax.main --config=configs/xception.py:demo --workdir=/tmp/xception_demo
 Paper protocol (FF++ c23, ImageNet init, 299x299; one accelerator, a few hours):
-  python -m fjax.main --config=configs/xception.py:paper --workdir=...
+  python -m fjax.weights convert --arch legacy_xception --input X.safetensors --output W
+  python -m fjax.main --config=configs/xception.py:paper --config.init_from=W --workdir=...
 """
 from configs import common
 
@@ -21,6 +22,7 @@ PRESETS = {
         'dataset.name': 'faceforensics/c23', 'input.image_size': 299,
         'batch_size': 32, 'total_steps': 30_000, 'eval_every': 1000,
         'checkpoint_every': 1000, 'optimizer.lr': 2e-4,
+        'init_into': 'backbone',  # with --config.init_from=<converted legacy_xception>
     },
     # Tiny settings for the test-suite: seconds per run.
     'test': {

@@ -86,13 +86,33 @@ class Subset:
     return self.source[int(self.indices[i])]
 
 
-def real_only(config, split: str, source):
-  """The real faces of a split (labels read without decoding any image): what SBI and
-  AUNet train on, every fake being made on the fly from them."""
+def filtered(config, split: str, source, keep):
+  """The examples of a split for which keep(label, method) holds (labels and methods read
+  without decoding any image)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   skip = {k: tfds.decode.SkipDecoding() for k in ('image', 'mask')}
-  labels = data_source(config, split, decoders=skip)
-  return Subset(source, np.array([i for i in range(len(labels)) if labels[i]['label'] == 0]))
+  meta = data_source(config, split, decoders=skip)
+  base, indices = ((source.source, source.indices) if isinstance(source, Subset)
+                   else (source, range(len(meta))))
+  return Subset(base, np.array([i for i in indices if keep(
+      int(meta[int(i)]['label']), bytes(meta[int(i)]['method']).decode())], np.int64))
+
+
+def real_only(config, split: str, source):
+  """The real faces of a split: what SBI and AUNet train on, every fake being made on the
+  fly from them."""
+  return filtered(config, split, source, lambda label, _: label == 0)
+
+
+def with_holdout(config, split: str, source, train: bool):
+  """Leave-one-out over manipulation methods (`dataset.holdout`): training never sees the
+  held-out method; evaluation sees real faces and that method only."""
+  held = config.dataset.holdout
+  if not held:
+    return source
+  if train:
+    return filtered(config, split, source, lambda label, method: method != held)
+  return filtered(config, split, source, lambda label, method: label == 0 or method == held)
 
 
 def _resize(x: np.ndarray, size: int) -> np.ndarray:
@@ -187,6 +207,7 @@ class EvalTransform(grain.transforms.Map):
 
 def train_loader(config, local_batch: int) -> grain.DataLoader:
   source = data_source(config, config.dataset.split_train)
+  source = with_holdout(config, config.dataset.split_train, source, train=True)
   if config.dataset.train_real_only:
     source = real_only(config, config.dataset.split_train, source)
   if len(source) < local_batch * jax.process_count():
@@ -203,7 +224,7 @@ def train_loader(config, local_batch: int) -> grain.DataLoader:
 
 def eval_batches(config, split: str, local_batch: int):
   """Yields (number of batches, iterator of padded local batches) for one pass."""
-  source = data_source(config, split)
+  source = with_holdout(config, split, data_source(config, split), train=False)
   sampler = grain.samplers.IndexSampler(
       num_records=len(source), shuffle=False, num_epochs=1,
       shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=False))

@@ -1,6 +1,7 @@
 """Optax optimizers and learning-rate schedules from `config.optimizer` / `config.schedule`."""
 from __future__ import annotations
 
+import jax.numpy as jnp
 import optax
 
 from fjax.errors import UserError
@@ -12,7 +13,9 @@ def schedule(config) -> optax.Schedule:
   if s.name == 'cosine':  # cosine decay to end_factor * lr
     main = optax.cosine_decay_schedule(lr, decay_steps, alpha=s.end_factor)
   elif s.name == 'poly':  # lr * (1 - t / T) ** power, MSCCNet's "poly"
-    main = optax.polynomial_schedule(lr, lr * s.end_factor, s.power, decay_steps)
+    # Not optax.polynomial_schedule: under jit 1 - T/T can round below 0 and 0-**0.9 is NaN.
+    end = lr * s.end_factor
+    main = lambda t: end + (lr - end) * jnp.clip(1.0 - t / decay_steps, 0.0, 1.0) ** s.power
   elif s.name == 'constant':
     main = optax.constant_schedule(lr)
   else:

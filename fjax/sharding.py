@@ -48,7 +48,10 @@ def make_mesh(config) -> Mesh:
   shape = [n // known if s == -1 else s for s in shape]
   if int(np.prod(shape)) != n:
     raise UserError(f'config.mesh.shape {tuple(shape)} does not use all {n} devices')
-  return jax.make_mesh(tuple(shape), axes, devices=jax.devices())
+  # Auto axes: XLA propagates the batch sharding through every op (Explicit axes would
+  # make flax layers that draw their own random arrays, e.g. Dropout, disagree on it).
+  return jax.make_mesh(tuple(shape), axes, devices=jax.devices(),
+                       axis_types=(jax.sharding.AxisType.Auto,) * len(axes))
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

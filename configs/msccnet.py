@@ -1,0 +1,61 @@
+"""MSCCNet (Kong et al.): dilated ResNet-50 + MFA + multi-spectral class centers.
+
+Demo (2 CPU cores, from scratch on the embedded demo set):
+  python -m fjax.main --config=configs/msccnet.py:demo --workdir=/tmp/msccnet_demo
+Paper, intra-dataset (FF++ c23 or c40, MSCCNet annotation, ImageNet ResNet-50):
+  python -m fjax.weights convert --arch resnet50 --input resnet50.safetensors --output W
+  python -m fjax.main --config=configs/msccnet.py:paper --config.init_from=W --workdir=...
+  (c40: --config.dataset.name=faceforensics/c40)
+Cross-dataset (train c40, test DEFACTO face swaps):
+  python -m fjax.main --config=configs/msccnet.py:paper,c40 --config.init_from=W --workdir=D
+  python -m fjax.main --config=configs/msccnet.py:paper,c40 --workdir=D --mode=eval \\
+      --config.dataset.name=defacto_faceswap --config.dataset.mask_source=mask --split=test
+Cross-manipulation leave-one-out (train on four FF++ c40 methods, test on the fifth):
+  python -m fjax.main --config=configs/msccnet.py:paper,c40,holdout=NeuralTextures ...
+Ablations (tables 6-8): --config.model.gcn=False, .dct=False, .fuse=add, .groups=1|16,
+  .mfa=False, .mscc_weight=0.
+"""
+from configs import common
+
+PRESETS = {
+    'demo': {
+        'dataset.train_real_only': True, 'input.self_blend_prob': 0.5,
+        'input.photometric': True, 'dataset.mask_source': 'mask',
+        'input.image_size': 64, 'batch_size': 16, 'total_steps': 200, 'eval_every': 100,
+        'checkpoint_every': 50, 'optimizer.lr': 0.01, 'model.channels': 128,
+        'schedule.warmup_steps': 10,
+    },
+    'paper': {
+        'dataset.name': 'faceforensics/c23', 'dataset.mask_source': 'msccnet',
+        'input.image_size': 512, 'batch_size': 64, 'total_steps': 30_000,
+        'eval_every': 1000, 'checkpoint_every': 1000, 'init_into': 'backbone',
+        'best_metric': 'miou',
+    },
+    'c40': {'dataset.name': 'faceforensics/c40'},
+    'holdout': lambda method: {'dataset.holdout': method},
+    'test': {
+        'input.image_size': 32, 'batch_size': 4, 'eval_batch_size': 8, 'total_steps': 3,
+        'eval_every': 3, 'checkpoint_every': 3, 'log_every': 1, 'model.channels': 32,
+        'model.depth': 14,
+        'dataset.name': 'demo_forgeries/tiny',
+    },
+}
+
+
+def get_config(arg=None):
+  c = common.get_base_config()
+  c.model.name = 'msccnet'
+  c.model.channels = 512       # C of F_A (MFA output) and F_M
+  c.model.groups = 4           # N spectral groups = k^2 DCT bases (u, v) in {0..k-1}^2
+  c.model.dct = True
+  c.model.gcn = True
+  c.model.fuse = 'concat'      # concat | add
+  c.model.mfa = True
+  c.model.output_stride = 8
+  c.model.depth = 50           # ResNet depth (14: one block per layer, tests only)
+  c.model.cls_weight = 1.0
+  c.model.seg_weight = 1.0
+  c.model.mscc_weight = 1.0
+  c.optimizer.update(name='sgd', lr=0.009, momentum=0.9, weight_decay=5e-4)
+  c.schedule.update(name='poly', power=0.9)
+  return common.apply_preset(c, arg, PRESETS)
