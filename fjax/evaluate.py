@@ -30,8 +30,12 @@ def make_eval_step(model_lib, model, mesh):
     valid = batch['valid'][:, None, None] > 0
     cm = jnp.stack([jnp.sum(valid & ~true & ~pred), jnp.sum(valid & ~true & pred),
                     jnp.sum(valid & true & ~pred), jnp.sum(valid & true & pred)])
-    return {'score': model_lib.score(out).astype(jnp.float32), 'label': batch['label'],
-            'valid': batch['valid'], 'video_hash': batch['video_hash'], 'cm': cm}
+    result = {'score': model_lib.score(out).astype(jnp.float32), 'label': batch['label'],
+              'valid': batch['valid'], 'video_hash': batch['video_hash'], 'cm': cm}
+    if hasattr(model_lib, 'class_predictions') and 'method_label' in batch:  # n-way heads
+      result.update(pred_class=model_lib.class_predictions(out),
+                    method_label=batch['method_label'])
+    return result
   return jax.jit(step, out_shardings=sharding.replicated(mesh))
 
 
@@ -50,5 +54,10 @@ def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True) 
   cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
   keep = cat['valid'] > 0
   assert keep.sum() == size, (keep.sum(), size)
-  return metrics.all_metrics(cat['label'][keep], cat['score'][keep],
-                             cat['video_hash'][keep], cm.reshape(2, 2))
+  out = metrics.all_metrics(cat['label'][keep], cat['score'][keep],
+                            cat['video_hash'][keep], cm.reshape(2, 2))
+  if 'pred_class' in cat:
+    known = keep & (cat['method_label'] >= 0)
+    out.update(metrics.per_class_recall(cat['method_label'][known], cat['pred_class'][known],
+                                        input_pipeline.METHOD_CLASSES))
+  return out

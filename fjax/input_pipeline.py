@@ -25,17 +25,19 @@ DEVICE_KEYS = ('image', 'label', 'mask', 'valid', 'video_hash')
 # Per-pixel labels a config may add (`input.labels`), made on the fly from the final image
 # and landmarks, flipped and resized with the image: name -> channels.
 LABEL_CHANNELS = {'noise': 3, 'au_maps': 15}
+# 'method_label': the class of a five-way detector (FF++'s four methods; -1 for others).
+METHOD_CLASSES = ('real', 'Deepfakes', 'Face2Face', 'FaceSwap', 'NeuralTextures')
 
 
 def device_keys(config) -> tuple[str, ...]:
-  unknown = set(config.input.labels) - set(LABEL_CHANNELS)
+  unknown = set(config.input.labels) - set(LABEL_CHANNELS) - {'method_label'}
   if unknown:
     raise UserError(f'input.labels: unknown {sorted(unknown)}; known: {sorted(LABEL_CHANNELS)}')
   return DEVICE_KEYS + tuple(config.input.labels)
 
 
 def label_maps(image: np.ndarray, landmarks: np.ndarray, config) -> dict[str, np.ndarray]:
-  """The extra labels of one face crop: the wavelet noise residual (SPEC 4, sigma
+  """The extra label maps of one face crop: the wavelet noise residual (SPEC 4, sigma
   `input.noise_sigma`) and the 15 AU maps (SPEC 5), at the crop's resolution."""
   maps = {}
   if 'noise' in config.input.labels:
@@ -176,13 +178,19 @@ def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
     image, label = fake, 1
   if rng is not None and config.input.photometric:
     image = augment.photometric(image, rng)
-  maps = {'mask': mask, **label_maps(image, example['landmarks'], config)}
+  size = config.input.image_size
+  scale = size / image.shape[0]
+  image = _resize(np.ascontiguousarray(image), size)  # labels are made at the input size
+  maps = {'mask': _resize(np.ascontiguousarray(mask), size).astype(np.float32),
+          **label_maps(image, example['landmarks'] * scale, config)}
   if rng is not None and config.input.hflip and rng.random() < 0.5:
     image, maps = image[:, ::-1], {k: v[:, ::-1] for k, v in maps.items()}
-  size = config.input.image_size
-  resized = {k: _resize(np.ascontiguousarray(v), size).astype(np.float32)
-             for k, v in maps.items()}
-  return {'image': normalize(_resize(np.ascontiguousarray(image), size), config),
+  resized = {k: np.ascontiguousarray(v, np.float32) for k, v in maps.items()}
+  if 'method_label' in config.input.labels:
+    method = 'real' if label == 0 else bytes(example['method']).decode()
+    method_label = METHOD_CLASSES.index(method) if method in METHOD_CLASSES else -1
+    resized['method_label'] = np.int32(method_label)
+  return {'image': normalize(np.ascontiguousarray(image), config),
           **resized, 'label': np.int32(label), 'valid': np.float32(1.0),
           'video_hash': np.int32(zlib.crc32(bytes(example['video_id'])) & 0x7FFFFFFF)}
 

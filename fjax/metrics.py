@@ -92,6 +92,31 @@ def pixel_metrics(cm: np.ndarray) -> dict[str, float]:
           'f1': float(f1[1]), 'mf1': float(np.nanmean(f1))}
 
 
+def per_class_recall(labels, preds, names) -> dict[str, float]:
+  """Recall of each class (NaN where a class has no example) and their mean."""
+  labels, preds = np.asarray(labels), np.asarray(preds)
+  out = {}
+  for k, name in enumerate(names):
+    has = labels == k
+    out[f'recall_{name}'] = float((preds[has] == k).mean()) if has.any() else float('nan')
+  out['mean_recall'] = float(np.nanmean(list(out.values()))) if out else float('nan')
+  return out
+
+
+def trivial_baselines(cm: np.ndarray) -> dict[str, float]:
+  """Pixel metrics an all-real and an all-fake map would get on the same pixels: the
+  floor any localisation result is compared with."""
+  cm = np.asarray(cm, np.float64).reshape(2, 2)
+  real, fake = cm[0].sum(), cm[1].sum()
+  out = {}
+  for name, pred in (('all_real', 0), ('all_fake', 1)):
+    trivial = np.zeros((2, 2))
+    trivial[:, pred] = (real, fake)
+    out.update({f'{k}_{name}': v for k, v in pixel_metrics(trivial).items()
+                if k in ('iou', 'miou')})
+  return out
+
+
 def all_metrics(labels, scores, video_ids=None, cm=None) -> dict[str, float]:
   """Frame metrics, video metrics (if ids are given) and pixel metrics (if cm is)."""
   out = image_metrics(labels, scores)
@@ -99,4 +124,5 @@ def all_metrics(labels, scores, video_ids=None, cm=None) -> dict[str, float]:
     out.update(image_metrics(*video_level(video_ids, labels, scores), prefix='video_'))
   if cm is not None:
     out.update(pixel_metrics(cm))
+    out.update(trivial_baselines(cm))
   return out

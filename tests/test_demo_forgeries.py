@@ -23,7 +23,9 @@ def test_splits_are_identity_disjoint(data_dir):
 
 def test_labels_masks_and_balance(data_dir):
   source = _split(data_dir, 'train')
-  labels = []
+  labels, methods = [], set()
+  real_of = {(source[i]['frame'], source[i]['identity']): source[i]['image'].astype(int)
+             for i in range(len(source)) if source[i]['label'] == 0}
   for i in range(len(source)):
     ex = source[i]
     labels.append(ex['label'])
@@ -31,9 +33,13 @@ def test_labels_masks_and_balance(data_dir):
     if ex['label'] == 0:
       assert ex['method'] == b'real' and ex['mask'].max() == 0
     else:
-      assert ex['method'] == b'self_blend' and (ex['mask'] > 127).mean() > 0.05
+      methods.add(ex['method'].decode())
+      assert (ex['mask'] > 127).mean() > 0.01, ex['method']
+      changed = np.abs(ex['image'].astype(int) - real_of[ex['frame'], ex['identity']]).max(-1)
+      assert (changed[ex['mask'][..., 0] == 0] <= 1).all()  # nothing changes off the mask
     assert ((ex['landmarks'] >= -8) & (ex['landmarks'] < 72)).all()
-  assert sum(labels) * 2 == len(labels)  # one self-blend per real face
+  assert sum(labels) * 2 == len(labels)  # one fake per real face
+  assert methods == {'self_blend', 'face_swap', 'local_edit'}
 
 
 def test_self_blend_changes_only_the_masked_region():

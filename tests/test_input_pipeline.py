@@ -41,9 +41,9 @@ def test_labels_flip_with_the_image(data_dir):
   for key in ('image', 'mask', 'noise', 'au_maps'):
     np.testing.assert_allclose(flipped[key], plain[key][:, ::-1], atol=1e-6, err_msg=key)
   assert plain['mask'].any()
-  # The noise label is the residual of the stored crop, then resized with the image.
-  crop = example['image']
-  ref = input_pipeline._resize(labels.noise_residual(crop, 5.0), 48)  # pylint: disable=protected-access
+  # The noise label is the residual of the image the model sees (the crop at 48 px).
+  image = input_pipeline._resize(example['image'], 48)  # pylint: disable=protected-access
+  ref = labels.noise_residual(image, 5.0)
   np.testing.assert_allclose(plain['noise'], ref, atol=1e-5)
 
 

@@ -81,3 +81,26 @@ def test_pixel_metrics_match_sklearn():
   assert got['miou'] == pytest.approx(skm.jaccard_score(t, p, average='macro'))
   assert got['f1'] == pytest.approx(skm.f1_score(t, p))
   assert got['mf1'] == pytest.approx(skm.f1_score(t, p, average='macro'))
+
+
+def test_trivial_baselines_match_sklearn_on_constant_maps():
+  rng = np.random.default_rng(5)
+  true = rng.random(500) < 0.3
+  pred = rng.random(500) < 0.5
+  cm = skm.confusion_matrix(true, pred, labels=[0, 1])
+  got = metrics.trivial_baselines(cm)
+  for name, constant in (('all_real', np.zeros(500, bool)), ('all_fake', np.ones(500, bool))):
+    per_class = skm.jaccard_score(true, constant, average=None, labels=[0, 1],
+                                  zero_division=0)
+    assert got[f'iou_{name}'] == pytest.approx(per_class[1])
+    assert got[f'miou_{name}'] == pytest.approx(per_class.mean())
+
+
+def test_per_class_recall_matches_sklearn():
+  rng = np.random.default_rng(7)
+  labels, preds = rng.integers(0, 4, 200), rng.integers(0, 5, 200)
+  got = metrics.per_class_recall(labels, preds, ('a', 'b', 'c', 'd', 'e'))
+  ref = skm.recall_score(labels, preds, labels=[0, 1, 2, 3], average=None)
+  for k, name in enumerate('abcd'):
+    assert got[f'recall_{name}'] == pytest.approx(ref[k])
+  assert np.isnan(got['recall_e']) and got['mean_recall'] == pytest.approx(ref.mean())

