@@ -4,6 +4,7 @@ timm's PyTorch (not a test).
   python -m fjax.bench --config=configs/xception.py:demo [--steps=10] [--config.batch_size=32]
   python -m fjax.bench --backbones [--archs=resnet50,...] [--batch=8] [--steps=5]
   python -m fjax.bench --input --config=configs/xception.py:demo [--config.input.workers=2]
+  python -m fjax.bench --llsm   # memory of the local-similarity map, 7x7 .. 28x28 features
 
 Times the jitted, sharded train step alone on synthetic batches (the input pipeline is
 measured separately), after one compiling call. Prints one JSON line: images/s, seconds per
@@ -24,6 +25,7 @@ from ml_collections import config_flags
 flags.DEFINE_integer('steps', 10, 'Timed steps after the compiling one.')
 flags.DEFINE_bool('backbones', False, 'Benchmark the backbones (JAX vs timm) instead.')
 flags.DEFINE_bool('input', False, 'Benchmark the train input pipeline (batches/s) instead.')
+flags.DEFINE_bool('llsm', False, 'Peak memory of the LLSM pairwise map vs feature size.')
 flags.DEFINE_list('archs', [], 'Backbones to benchmark (default: all of fjax.weights.ARCHS).')
 flags.DEFINE_integer('batch', 0, 'Backbone batch size (default: the paper batch per arch).')
 FLAGS = flags.FLAGS
@@ -98,6 +100,35 @@ def bench_input(config, steps: int) -> dict:
           'images_per_s': round(config.batch_size / per_batch, 1)}
 
 
+def bench_llsm(sizes=(7, 14, 21, 28), channels: int = 728, hidden: int = 64,
+               batch: int = 8) -> list[dict]:
+  """XLA's temporary memory for forward+backward of the similarity map: the decomposed
+  LLSM ((hw)^2 x hidden) next to the explicit pair tensor ((hw)^2 x 2C)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from fjax.models import local_similarity as ls  # pylint: disable=g-import-not-at-top
+  rows = []
+  for side in sizes:
+    feat = jnp.zeros((batch, side, side, channels))
+    module = ls.LLSM(hidden)
+    params = jax.eval_shape(lambda f: module.init(jax.random.key(0), f), feat)['params']
+    p = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), params)
+
+    def decomposed(f, p):
+      return module.apply({'params': p}, f).sum()
+
+    def naive(f, p):
+      return ls.naive_pairs(f, p['kernel_p'], p['kernel_q'], p['bias'], p['out_kernel'],
+                            p['out_bias']).sum()
+    row = {'feature': f'{side}x{side}x{channels}', 'pairs': (side * side) ** 2,
+           'batch': batch, 'hidden': hidden}
+    for name, fn in (('decomposed', decomposed), ('naive', naive)):
+      mem = jax.jit(jax.grad(fn, argnums=(0, 1))).lower(feat, p).compile().memory_analysis()
+      row[f'{name}_temp_mib'] = round(mem.temp_size_in_bytes / 2**20, 1) if mem else None
+    rows.append(row)
+  return rows
+
+
 def main(argv):
   del argv
   from fjax.errors import UserError  # pylint: disable=g-import-not-at-top
@@ -107,8 +138,12 @@ def main(argv):
       for arch in FLAGS.archs or bench_backbones.PAPER_SETTINGS:
         print(json.dumps(bench_backbones.bench(arch, FLAGS.batch, FLAGS.steps)), flush=True)
       return
+    if FLAGS.llsm:
+      for row in bench_llsm():
+        print(json.dumps(row), flush=True)
+      return
     if FLAGS.config is None:
-      raise UserError('--config is required (or --backbones)')
+      raise UserError('--config is required (or --backbones, --llsm)')
     run = bench_input if FLAGS.input else bench
     print(json.dumps(run(FLAGS.config, FLAGS.steps)))
   except UserError as e:

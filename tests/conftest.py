@@ -53,3 +53,23 @@ def trained_workdir(data_dir, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('trained'))
   run_cli('fjax.main', f'--config={TEST_CONFIG}', f'--workdir={workdir}', data_dir=data_dir)
   return workdir
+
+
+def run_steps(config, data_dir: str, steps: int):
+  """`steps` jitted train steps of config's model on one fixed batch of the tiny demo
+  set's train split: (model_lib, model, mesh, state, batch, [metrics per step])."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from fjax import input_pipeline, registry, sharding, state, train  # pylint: disable=g-import-not-at-top
+  config.dataset.data_dir = data_dir
+  model_lib = registry.model_module(config.model.name)
+  model = model_lib.build(config)
+  mesh = sharding.make_mesh(config)
+  st, shardings = state.create(config, model, mesh)
+  step = train.make_train_step(config, model_lib, model, mesh, shardings)
+  batch = next(input_pipeline.eval_batches(config, 'train', 8)[2])
+  batch = sharding.to_global({k: batch[k] for k in input_pipeline.device_keys(config)}, mesh)
+  values = []
+  for _ in range(steps):
+    st, v = step(st, batch)
+    values.append(jax.device_get(v))
+  return model_lib, model, mesh, st, batch, values

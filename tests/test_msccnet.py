@@ -8,8 +8,9 @@ import pytest
 from scipy import fft
 
 from configs import msccnet as msccnet_config
-from fjax import input_pipeline, registry, sharding, state, train
+from fjax import registry
 from fjax.models import image_ops, msccnet
+from tests.conftest import run_steps
 
 
 def test_dct_bases_are_orthonormal_scipy_dct_ii_vectors():
@@ -69,40 +70,19 @@ def test_output_shapes_at_512_and_another_size():
     assert out['seg_logits'].shape == out['mscc_logits'].shape == (2, size, size, 2)
 
 
-def _batch(config, data_dir):
-  config.dataset.data_dir = data_dir
-  _, _, batches = input_pipeline.eval_batches(config, 'train', 8)
-  batch = next(batches)
-  return {k: batch[k] for k in input_pipeline.device_keys(config)}
-
-
 @pytest.mark.parametrize('ablation', [  # tables 6-8, combined to keep the suite short
     {'gcn': False, 'dct': False, 'groups': 16}, {'fuse': 'add', 'groups': 1, 'mfa': False},
     {'mscc_weight': 0.0}])
 def test_ablations_train_a_step_with_finite_gradients(ablation, data_dir):
   config = _config(**ablation)
-  _, values = _steps(config, data_dir, 1)
+  *_, values = run_steps(config, data_dir, 1)
   assert all(np.isfinite(v).all() for v in values[0].values())
-
-
-def _steps(config, data_dir, n):
-  model_lib = registry.model_module('msccnet')
-  model = model_lib.build(config)
-  mesh = sharding.make_mesh(config)
-  st, shardings = state.create(config, model, mesh)
-  step = train.make_train_step(config, model_lib, model, mesh, shardings)
-  batch = sharding.to_global(_batch(config, data_dir), mesh)
-  values = []
-  for _ in range(n):
-    st, v = step(st, batch)
-    values.append(jax.device_get(v))
-  return st, values
 
 
 def test_steps_lower_all_three_losses(data_dir):
   config = _config()
   config.optimizer.lr, config.total_steps = 0.02, 100
-  _, values = _steps(config, data_dir, 12)
+  *_, values = run_steps(config, data_dir, 12)
   for term in ('loss_cls', 'loss_seg', 'loss_mscc'):
     first, last = values[0][term], min(v[term] for v in values[-3:])
     assert last < 0.8 * first, (term, first, last)

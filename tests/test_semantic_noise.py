@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from configs import semantic_noise as sn_config
-from fjax import evaluate, input_pipeline, registry, sharding, state, train
+from fjax import evaluate
 from fjax.models import semantic_noise
+from tests.conftest import run_steps
 
 
 def _config(arg='test', **model):
@@ -42,26 +43,10 @@ def test_localization_is_the_gamma_weighted_sum():
                              atol=1e-6)
 
 
-def _run(config, data_dir, steps):
-  config.dataset.data_dir = data_dir
-  model_lib = registry.model_module(config.model.name)
-  model = model_lib.build(config)
-  mesh = sharding.make_mesh(config)
-  st, shardings = state.create(config, model, mesh)
-  step = train.make_train_step(config, model_lib, model, mesh, shardings)
-  batch = next(input_pipeline.eval_batches(config, 'train', 8)[2])
-  batch = sharding.to_global({k: batch[k] for k in input_pipeline.device_keys(config)}, mesh)
-  values = []
-  for _ in range(steps):
-    st, v = step(st, batch)
-    values.append(jax.device_get(v))
-  return model_lib, model, mesh, st, batch, values
-
-
 @pytest.mark.parametrize('ablation', [{'noise': False, 'taps': (3,)},
                                       {'semantic': False, 'stage': 1}])
 def test_ablations_train_a_step(ablation, data_dir):
-  *_, values = _run(_config(**ablation), data_dir, 1)
+  *_, values = run_steps(_config(**ablation), data_dir, 1)
   assert all(np.isfinite(v) for v in values[0].values())
   if ablation.get('semantic') is False:
     assert values[0]['loss_seg'] == 0
@@ -70,7 +55,7 @@ def test_ablations_train_a_step(ablation, data_dir):
 def test_steps_lower_every_loss_term(data_dir):
   config = _config()
   config.optimizer.lr = 3e-4
-  *_, values = _run(config, data_dir, 20)
+  *_, values = run_steps(config, data_dir, 20)
   for term in ('loss_cls', 'loss_seg', 'loss_noise'):
     first, last = values[0][term], min(v[term] for v in values[-3:])
     assert last < 0.9 * first, (term, first, last)
@@ -78,7 +63,7 @@ def test_steps_lower_every_loss_term(data_dir):
 
 def test_five_way_head_reports_recall_per_class(data_dir):
   config = _config('test,five_way')
-  model_lib, model, mesh, st, batch, values = _run(config, data_dir, 1)
+  model_lib, model, mesh, st, batch, values = run_steps(config, data_dir, 1)
   assert np.isfinite(values[0]['loss_cls'])
   out = evaluate.make_eval_step(model_lib, model, mesh)(st, batch)
   assert out['pred_class'].shape == out['method_label'].shape == (8,)

@@ -2,7 +2,8 @@
 the FaceForensics++ papers fine-tune), so that converted timm weights load by name.
 
 `Xception(...)(x, train=...)` returns a dict of feature taps: `conv2` (64 ch, stride 2),
-`block2` (256 ch, stride 8), `block11` (728 ch, stride 16) and, unless truncated with
+`block1` .. `block12` (e.g. `block2`: 256 ch, stride 8; `block11`: 728 ch, stride 16) and,
+unless truncated with
 `last_block=11`, `features` (2048 ch, stride 32, after conv4/bn4/ReLU), and `logits`
 when `num_classes > 0`.
 """
@@ -75,8 +76,7 @@ class Xception(nn.Module):
     for i, (_, out, reps, stride, relu_first, grow_first) in enumerate(BLOCKS[:self.last_block]):
       x = Block(out, reps, stride, relu_first, grow_first, dtype=self.dtype,
                 name=f'block{i + 1}')(x, train)
-      if i + 1 in (2, 11):
-        taps[f'block{i + 1}'] = x
+      taps[f'block{i + 1}'] = x
     if self.last_block < len(BLOCKS):
       return taps
     x = SeparableConv2d(1536, 3, dtype=self.dtype, name='conv3')(x)

@@ -1,0 +1,41 @@
+"""Learnable local similarity: Xception Y-net with LLSM and CLAFFM (SPEC 3).
+
+Demo (2 CPU cores, from scratch on the embedded demo set):
+  python -m fjax.main --config=configs/local_similarity.py:demo --workdir=/tmp/ls_demo
+  python -m fjax.predict --workdir=/tmp/ls_demo --dataset_split=test --output=/tmp/ls_pred
+Paper (FF++ c23, 224 px, ImageNet Xception converted with fjax.weights):
+  python -m fjax.main --config=configs/local_similarity.py:paper --config.init_from=W --workdir=...
+"""
+from configs import common
+
+PRESETS = {
+    'demo': {
+        'input.image_size': 64, 'batch_size': 16, 'total_steps': 200, 'eval_every': 100,
+        'checkpoint_every': 50, 'optimizer.lr': 5e-4, 'schedule.warmup_steps': 10,
+        'dataset.train_real_only': True, 'input.self_blend_prob': 0.5,
+        'input.photometric': True, 'model.llsm_tap': 'block2',
+    },
+    'paper': {
+        'dataset.name': 'faceforensics/c23', 'input.image_size': 224, 'batch_size': 32,
+        'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
+        'init_into': 'backbone',
+    },
+    'test': {
+        'input.image_size': 32, 'batch_size': 4, 'eval_batch_size': 8, 'total_steps': 2,
+        'eval_every': 2, 'checkpoint_every': 2, 'log_every': 1,
+        'dataset.name': 'demo_forgeries/tiny', 'model.llsm_tap': 'block2',
+    },
+}
+
+
+def get_config(arg=None):
+  c = common.get_base_config()
+  c.model.name = 'local_similarity'
+  c.model.llsm_tap = 'block7'  # middle-flow feature (14x14x728 at 224 px)
+  c.model.hidden = 64          # hidden width of the pairwise network f
+  c.model.claffm = True
+  c.model.alpha = 1.0          # weight of L_LS
+  c.model.beta = 1.0           # weight of L_LOC
+  c.optimizer.update(name='adam', lr=1e-4)
+  c.schedule.update(name='constant')
+  return common.apply_preset(c, arg, PRESETS)
