@@ -1,6 +1,7 @@
 """Runs a trained model of any kind on images and videos.
 
   python -m fjax.predict --workdir=DIR --input face.jpg clip.mp4 --output OUT [--frames 8]
+  python -m fjax.predict --workdir=DIR --split test --output OUT [--limit 16]
 
 Faces are detected and cropped as the data builders crop them (dlib, square box x1.3).
 Writes OUT/predictions.jsonl, one row per face (path, frame, face index, box, fake
@@ -60,6 +61,13 @@ def load_run(workdir: str, step: int | None = None):
   def forward(images):
     out = model.apply(variables, images, train=False)
     return model_lib.score(out), model_lib.localization(out)
+
+  @jax.jit
+  def panels(images, masks):
+    """Named [B, h, w] maps a model adds to the data-set rows (e.g. similarity maps)."""
+    out = model.apply(variables, images, train=False)
+    return model_lib.panels(out, masks) if hasattr(model_lib, 'panels') else {}
+  forward.panels = panels
   return config, forward
 
 
@@ -125,16 +133,59 @@ def predict(workdir: str, inputs: list[str], output: str, num_frames: int = 8) -
   return rows
 
 
+def heat(m: np.ndarray, size: int = OVERLAY_SIZE) -> np.ndarray:
+  """A [0, 1] map as a size x size RGB heat map (nearest: pair maps keep their cells)."""
+  m = cv2.resize(np.clip(m, 0, 1).astype(np.float32), (size, size),
+                 interpolation=cv2.INTER_NEAREST)
+  return cv2.cvtColor(cv2.applyColorMap(np.uint8(m * 255), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+
+
+def predict_split(workdir: str, split: str, output: str, limit: int = 16) -> list[dict]:
+  """The first `limit` faces of a split of the run's data set, each as one PNG row:
+  face | predicted map | ground-truth mask | the model's own panels (predicted and
+  ground-truth pairs, e.g. the local-similarity maps of fig. 5)."""
+  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  config, forward = load_run(workdir)
+  source = input_pipeline.data_source(config, split)
+  os.makedirs(output, exist_ok=True)
+  rows = []
+  for i in range(min(limit, len(source))):
+    ex = input_pipeline.prepare(source[i], config, None)
+    images, masks = ex['image'][None], ex['mask'][None]
+    scores, maps = map(np.asarray, forward(images))
+    extra = {k: np.asarray(v)[0] for k, v in forward.panels(images, masks).items()}
+    face = cv2.resize(source[i]['image'], (OVERLAY_SIZE,) * 2)
+    picture = np.concatenate([overlay(face, maps[0]), heat(ex['mask'])] +
+                             [heat(v) for v in extra.values()], axis=1)
+    name = f'{split}_{i:04d}.png'
+    cv2.imwrite(os.path.join(output, name), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    rows.append({'split': split, 'index': i, 'label': int(ex['label']),
+                 'fake_probability': float(scores[0]), 'panels': ['face', 'map', 'mask',
+                                                                  *extra], 'png': name})
+  with open(os.path.join(output, 'predictions.jsonl'), 'w') as f:
+    f.writelines(json.dumps(r) + '\n' for r in rows)
+  return rows
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(prog='python -m fjax.predict', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--workdir', required=True)
-  parser.add_argument('--input', required=True, nargs='+', help='images and/or videos')
+  parser.add_argument('--input', nargs='+', help='images and/or videos')
+  parser.add_argument('--split', help='instead of --input: faces of this split of the '
+                      "run's data set, with their ground truth beside the predictions")
+  parser.add_argument('--limit', type=int, default=16, help='faces of --split to draw')
   parser.add_argument('--output', required=True)
   parser.add_argument('--frames', type=int, default=8, help='frames sampled per video')
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.ERROR)
+  if bool(args.input) == bool(args.split):
+    fail('give either --input PATH... or --split NAME')
   try:
+    if args.split:
+      rows = predict_split(args.workdir, args.split, args.output, args.limit)
+      print(f'{len(rows)} faces of split {args.split} -> {args.output}')
+      return
     rows = predict(args.workdir, args.input, args.output, args.frames)
   except UserError as e:
     fail(str(e))

@@ -54,3 +54,19 @@ def test_predict_image_and_video(trained_workdir, tmp_path):
     picture = cv2.imread(str(out / r['overlay']))
     assert picture.shape == (256, 512, 3)
     assert not np.array_equal(picture[:, :256], picture[:, 256:])  # the map is drawn
+
+
+def test_predict_split_draws_similarity_maps_beside_ground_truth(data_dir, tmp_path):
+  """Fig. 5 rows: face | predicted mask | true mask | predicted similarity | true one."""
+  workdir, out = str(tmp_path / 'ls'), str(tmp_path / 'rows')
+  run_cli('fjax.main', '--config=configs/local_similarity.py:test', f'--workdir={workdir}',
+          data_dir=data_dir)
+  proc = run_cli('fjax.predict', f'--workdir={workdir}', '--split=test', '--limit=3',
+                 f'--output={out}', data_dir=data_dir)
+  assert '3 faces of split test' in proc.stdout
+  with open(os.path.join(out, 'predictions.jsonl')) as f:
+    rows = [json.loads(line) for line in f]
+  assert [r['panels'] for r in rows][0] == ['face', 'map', 'mask', 'similarity',
+                                            'similarity_gt']
+  picture = cv2.imread(os.path.join(out, rows[0]['png']))
+  assert picture.shape == (256, 256 * 5, 3)  # face and overlay, mask, two similarity maps

@@ -144,5 +144,12 @@ def score(outputs):
   return jax.nn.sigmoid(outputs['logit'])
 
 
+def panels(outputs, masks):
+  """The predicted similarity map beside its ground truth (the paper's fig. 5 rows)."""
+  side = int(round(outputs['sim_logits'].shape[1] ** 0.5))
+  return {'similarity': jax.nn.sigmoid(outputs['sim_logits']),
+          'similarity_gt': similarity_target(masks, (side, side))}
+
+
 def localization(outputs):
   return jax.nn.sigmoid(outputs['mask_logits'])
