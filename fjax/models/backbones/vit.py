@@ -47,30 +47,43 @@ def resample_pos_embed(pos_embed, grid: tuple[int, int], num_prefix: int = 1):
 
 
 class Attention(nn.Module):
+  """Multi-head self-attention; with `return_weights` also the softmax weights
+  [B, heads, N, N] (computed explicitly instead of by the fused kernel)."""
   num_heads: int
+  return_weights: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     b, n, d = x.shape
     qkv = nn.Dense(3 * d, dtype=self.dtype, name='qkv')(x)
-    q, k, v = jnp.split(qkv.reshape(b, n, 3, self.num_heads, d // self.num_heads), 3, axis=2)
-    x = jax.nn.dot_product_attention(q[:, :, 0], k[:, :, 0], v[:, :, 0])  # softmax(qk^T/sqrt(d))v
-    return nn.Dense(d, dtype=self.dtype, name='proj')(x.reshape(b, n, d))
+    q, k, v = (t[:, :, 0] for t in
+               jnp.split(qkv.reshape(b, n, 3, self.num_heads, d // self.num_heads), 3, axis=2))
+    weights = None
+    if self.return_weights:  # softmax(q k^T / sqrt(d_head)) v
+      weights = jax.nn.softmax(jnp.einsum('bqhd,bkhd->bhqk', q, k) / np.sqrt(q.shape[-1]), -1)
+      x = jnp.einsum('bhqk,bkhd->bqhd', weights, v)
+    else:
+      x = jax.nn.dot_product_attention(q, k, v)
+    return nn.Dense(d, dtype=self.dtype, name='proj')(x.reshape(b, n, d)), weights
 
 
 class Block(nn.Module):
   """x + Attn(LN(x)); x + MLP(LN(x))."""
   num_heads: int
   mlp_ratio: float = 4.0
+  return_weights: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
+    """Returns (tokens, attention weights or None)."""
     d = x.shape[-1]
     norm = lambda name: nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name=name)
-    x = x + Attention(self.num_heads, self.dtype, name='attn')(norm('norm1')(x))
-    return x + Mlp(int(d * self.mlp_ratio), self.dtype, name='mlp')(norm('norm2')(x))
+    y, weights = Attention(self.num_heads, self.return_weights, self.dtype,
+                           name='attn')(norm('norm1')(x))
+    x = x + y
+    return x + Mlp(int(d * self.mlp_ratio), self.dtype, name='mlp')(norm('norm2')(x)), weights
 
 
 class Mlp(nn.Module):
@@ -105,6 +118,7 @@ class ViT(nn.Module):
   pos_embed: str = 'learned'  # learned | sincos
   num_classes: int = 0
   return_blocks: bool = False
+  return_attention: bool = False   # the last block's attention weights as `attention`
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -124,12 +138,16 @@ class ViT(nn.Module):
     x = x + pos.astype(x.dtype)
     blocks = []
     for i in range(self.depth):
-      x = Block(self.num_heads, dtype=self.dtype, name=f'blocks_{i}')(x)
+      last = i == self.depth - 1
+      x, weights = Block(self.num_heads, return_weights=self.return_attention and last,
+                         dtype=self.dtype, name=f'blocks_{i}')(x)
       blocks.append(x)
     tokens = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name='norm')(x)
     out = {'tokens': tokens, 'grid': (h, w)}
     if self.return_blocks:
       out['blocks'] = tuple(blocks)
+    if self.return_attention:
+      out['attention'] = weights
     if self.num_classes:
       out['logits'] = nn.Dense(self.num_classes, dtype=self.dtype, name='head')(tokens[:, 0])
     return out

@@ -1,0 +1,48 @@
+"""FoCus: weakly supervised forgery cues from RGB + Sobel ViT-S branches (SPEC 1).
+
+Demo (2 CPU cores, from scratch, a narrower and shallower ViT on 112 px faces):
+  python -m fjax.main --config=configs/focus.py:demo --workdir=/tmp/focus_demo
+Paper (FF++ c23, 224 px, both branches from one converted ImageNet ViT-S/16):
+  python -m fjax.weights convert --arch vit_small_patch16_224 --input vit_s.safetensors --output W
+  python -m fjax.main --config=configs/focus.py:paper --config.init_from=W --workdir=...
+Ablations: --config.model.aux=dct|srm|rgb, --config.model.carp=False, --config.model.cl=False.
+"""
+from configs import common
+
+PRESETS = {
+    'demo': {
+        'input.image_size': 112, 'batch_size': 16, 'total_steps': 240, 'eval_every': 120,
+        'checkpoint_every': 60, 'optimizer.lr': 3e-4, 'schedule.warmup_steps': 20,
+        'dataset.train_real_only': True, 'input.self_blend_prob': 0.5,
+        'input.photometric': True,
+        'model.embed_dim': 192, 'model.depth': 4, 'model.num_heads': 3, 'model.d': 16,
+    },
+    'paper': {
+        'dataset.name': 'faceforensics/c23', 'input.image_size': 224, 'batch_size': 128,
+        'total_steps': 30_000, 'eval_every': 1000, 'checkpoint_every': 1000,
+        'init_into': 'rgb_vit,aux_vit',
+    },
+    'test': {
+        'input.image_size': 32, 'batch_size': 4, 'eval_batch_size': 8, 'total_steps': 2,
+        'eval_every': 2, 'checkpoint_every': 2, 'log_every': 1,
+        'dataset.name': 'demo_forgeries/tiny',
+        'model.embed_dim': 32, 'model.depth': 1, 'model.num_heads': 2, 'model.d': 4,
+    },
+}
+
+
+def get_config(arg=None):
+  c = common.get_base_config()
+  c.model.name = 'focus'
+  c.model.aux = 'sobel'        # auxiliary modality: sobel | dct | srm | rgb
+  c.model.carp = True          # False: last-block attention maps instead of CARP
+  c.model.cl = True            # False: max fusion instead of Complementary Learning
+  c.model.d = 32               # CARP maps per class
+  c.model.embed_dim = 384      # ViT-S/16
+  c.model.depth = 12
+  c.model.num_heads = 6
+  c.model.tau = 1.0            # Gumbel-softmax temperature
+  c.model.alpha = 0.1          # weight of L_fus
+  c.optimizer.update(name='adam', lr=1e-4)
+  c.schedule.update(name='cosine')
+  return common.apply_preset(c, arg, PRESETS)

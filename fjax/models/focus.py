@@ -1,0 +1,148 @@
+"""FoCus (SPEC 1): weakly supervised forgery-cue discovery with an RGB and an auxiliary
+(Sobel by default) ViT branch, CARP maps and Complementary Learning.
+
+outputs: `y_fus` [B, 2] (the detector), `y_loc_rgb`, `y_loc_aux` [B, 2], `a_rgb`,
+`a_aux`, `a_fus` [B, h, w] (CAR maps, eqs. 4-5), `a_fus_fake` (eq. 9's fake-class map
+fused the same way), `cl_mask` [B, h, w] (1 where the RGB token was kept).
+Loss L = L_loc + alpha L_fus (eqs. 6-8).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from fjax.models import image_ops, losses
+from fjax.models.backbones.vit import Block, ViT
+
+BATCH_KEYS = ('image', 'label', 'mask')
+RNGS = ('gumbel',)
+AUX = {'sobel': image_ops.sobel, 'srm': image_ops.srm, 'dct': image_ops.block_dct,
+       'rgb': lambda x: x}
+
+
+class CARP(nn.Module):
+  """Classification attentive regions proposal on patch tokens [B, h, w, D]: a 1x1 conv
+  to 2 x d maps, y_loc = softmax over classes of the channel-mean of spatial maxima, and
+  a = sigmoid(sum_c y_loc[c] * mean_d f'_c) (eq. 4); a' uses the fake class only (eq. 9).
+  Returns (y_loc logits [B, 2], a [B, h, w], a' [B, h, w])."""
+  d: int = 32
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, f):
+    b, h, w, _ = f.shape
+    fc = nn.Conv(2 * self.d, (1, 1), dtype=self.dtype, name='proj')(f).reshape(b, h, w, 2, self.d)
+    fc = fc.astype(jnp.float32)
+    y_loc = fc.max(axis=(1, 2)).mean(-1)               # [B, 2]: max-pool, then mean over d
+    probs = jax.nn.softmax(y_loc, -1)
+    class_maps = fc.mean(-1)                           # [B, h, w, 2]: mean over the d maps
+    a = jax.nn.sigmoid(jnp.einsum('bc,bhwc->bhw', probs, class_maps))   # eq. 4
+    a_fake = jax.nn.sigmoid(probs[:, 1, None, None] * class_maps[..., 1])  # eq. 9
+    return y_loc, a, a_fake
+
+
+def straight_through_choice(scores, key, tau: float = 1.0):
+  """Algorithm 1: softmax over the pair of token scores [..., 2], Gumbel noise (only when
+  `key` is given), softmax at temperature tau, hard one-hot of the argmax with the soft
+  probabilities' gradient. Written hard + (soft - stop_gradient(soft)) rather than
+  hard - stop_gradient(soft) + soft: the same gradient, and the forward value is exactly
+  one-hot (x - x is exactly 0 in floating point; (1 - s) + s need not be 1)."""
+  logits = jax.nn.softmax(scores, -1)
+  if key is not None:
+    logits = logits + jax.random.gumbel(key, logits.shape, logits.dtype)
+  soft = jax.nn.softmax(logits / tau, -1)
+  hard = jax.nn.one_hot(jnp.argmax(soft, -1), 2, dtype=soft.dtype)
+  return hard + (soft - jax.lax.stop_gradient(soft))
+
+
+class TokenScore(nn.Module):
+  """The per-token importance MLP of one modality: D -> D/4 -> 1."""
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, z):
+    h = nn.gelu(nn.Dense(z.shape[-1] // 4, dtype=self.dtype)(z), approximate=False)
+    return nn.Dense(1, dtype=self.dtype)(h)[..., 0]
+
+
+class Model(nn.Module):
+  aux: str = 'sobel'
+  carp: bool = True
+  cl: bool = True
+  d: int = 32
+  embed_dim: int = 384
+  depth: int = 12
+  num_heads: int = 6
+  img_size: int = 224
+  tau: float = 1.0
+  dtype: Any = jnp.float32
+
+  def _branch(self, x, name):
+    vit = ViT(embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads,
+              img_size=self.img_size, pos_embed='sincos', return_attention=not self.carp,
+              dtype=self.dtype, name=name)(x)
+    h, w = vit['grid']
+    tokens = vit['tokens'][:, 1:]                      # class token dropped for the maps
+    f = tokens.reshape(x.shape[0], h, w, -1)
+    if self.carp:
+      y_loc, a, a_fake = CARP(self.d, self.dtype, name=f'{name}_carp')(f)
+    else:  # ablation: the last block's class-token attention, averaged over heads
+      attn = vit['attention'][:, :, 0, 1:].mean(1).reshape(x.shape[0], h, w)
+      a = a_fake = attn / jnp.maximum(attn.max((1, 2), keepdims=True), 1e-12)
+      y_loc = nn.Dense(2, dtype=self.dtype, name=f'{name}_cls')(vit['tokens'][:, 0])
+    return tokens, y_loc.astype(jnp.float32), a, a_fake
+
+  @nn.compact
+  def __call__(self, images, *, train: bool = False):
+    z_rgb, y_rgb, a_rgb, a_rgb_fake = self._branch(images, 'rgb_vit')
+    z_aux, y_aux, a_aux, a_aux_fake = self._branch(AUX[self.aux](images), 'aux_vit')
+    b, h, w = a_rgb.shape
+    if self.cl:  # Complementary Learning (Algorithm 1)
+      scores = jnp.stack([TokenScore(self.dtype, name='score_rgb')(z_rgb),
+                          TokenScore(self.dtype, name='score_aux')(z_aux)], -1)
+      key = self.make_rng('gumbel') if train else None
+      mask = straight_through_choice(scores.astype(jnp.float32), key, self.tau)  # [B, N, 2]
+      m_rgb, m_aux = mask[..., 0], mask[..., 1]
+      z_fus = m_rgb[..., None] * z_rgb + m_aux[..., None] * z_aux
+      fuse = lambda p, q: m_rgb.reshape(b, h, w) * p + m_aux.reshape(b, h, w) * q  # eq. 5
+      cl_mask = m_rgb.reshape(b, h, w)
+    else:  # ablation: element-wise max fusion
+      z_fus = jnp.maximum(z_rgb, z_aux)
+      fuse = jnp.maximum
+      cl_mask = jnp.ones((b, h, w))
+    z_fus, _ = Block(self.num_heads, dtype=self.dtype, name='fusion_block')(z_fus)
+    y_fus = nn.Dense(2, dtype=self.dtype, name='head')(z_fus.mean(1))
+    return {'y_fus': y_fus.astype(jnp.float32), 'y_loc_rgb': y_rgb, 'y_loc_aux': y_aux,
+            'a_rgb': a_rgb, 'a_aux': a_aux, 'a_fus': fuse(a_rgb, a_aux),
+            'a_fus_fake': fuse(a_rgb_fake, a_aux_fake), 'cl_mask': cl_mask}
+
+
+def build(config) -> nn.Module:
+  m = config.model
+  return Model(aux=m.aux, carp=m.carp, cl=m.cl, d=m.d, embed_dim=m.embed_dim,
+               depth=m.depth, num_heads=m.num_heads, img_size=config.input.image_size,
+               tau=m.tau, dtype=jnp.dtype(m.dtype))
+
+
+def _ce(logits, labels, weight):
+  return losses.masked_mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels),
+                            weight)
+
+
+def loss_fn(outputs, batch, config):
+  w, y = batch['valid'], batch['label']
+  terms = {'loss_loc': _ce(outputs['y_loc_rgb'], y, w) + _ce(outputs['y_loc_aux'], y, w),
+           'loss_fus': _ce(outputs['y_fus'], y, w)}                      # eqs. 6, 7
+  return terms['loss_loc'] + config.model.alpha * terms['loss_fus'], terms  # eq. 8
+
+
+def score(outputs):
+  return jax.nn.softmax(outputs['y_fus'], -1)[:, 1]
+
+
+def localization(outputs):
+  return outputs['a_fus']

@@ -1,0 +1,113 @@
+"""FoCus: filters against SciPy/NumPy, CARP equations on hand inputs, the straight-through
+Complementary-Learning choice, learning."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import fft, ndimage
+
+from configs import focus as focus_config
+from fjax import registry
+from fjax.models import focus, image_ops
+from tests.conftest import run_steps
+
+
+def _images(seed=0, shape=(2, 16, 24, 3)):
+  return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def test_sobel_matches_scipy():
+  x = _images()
+  got = np.asarray(image_ops.sobel(jnp.asarray(x)))
+  for b in range(2):
+    for c in range(3):
+      gx = ndimage.sobel(x[b, :, :, c], axis=1, mode='reflect')
+      gy = ndimage.sobel(x[b, :, :, c], axis=0, mode='reflect')
+      np.testing.assert_allclose(got[b, :, :, c], np.hypot(gx, gy), rtol=1e-4, atol=1e-4)
+
+
+def test_srm_matches_scipy():
+  x = _images(1)
+  got = np.asarray(image_ops.srm(jnp.asarray(x)))
+  grey = x @ np.array([0.299, 0.587, 0.114], np.float32)
+  for b in range(2):
+    for k in range(3):
+      ref = ndimage.correlate(grey[b], image_ops.SRM[k], mode='reflect')
+      np.testing.assert_allclose(got[b, :, :, k], ref, rtol=1e-4, atol=1e-4)
+
+
+def test_block_dct_matches_scipy():
+  x = _images(2)
+  got = np.asarray(image_ops.block_dct(jnp.asarray(x)))
+  for i in range(0, 16, 8):
+    for j in range(0, 24, 8):
+      ref = fft.dctn(x[1, i:i + 8, j:j + 8, 2], norm='ortho')
+      np.testing.assert_allclose(got[1, i:i + 8, j:j + 8, 2], ref, atol=1e-4)
+
+
+def test_carp_follows_eqs_4_and_9():
+  d = 3
+  f = _images(3, (2, 4, 5, 2 * d))
+  carp = focus.CARP(d=d)
+  variables = carp.init(jax.random.key(0), jnp.asarray(f))
+  eye = {'params': {'proj': {'kernel': jnp.eye(2 * d)[None, None], 'bias': jnp.zeros(2 * d)}}}
+  y_loc, a, a_fake = map(np.asarray, carp.apply(eye, jnp.asarray(f)))
+  fc = f.reshape(2, 4, 5, 2, d)  # f'_c: the d maps of class c
+  want_y = fc.max(axis=(1, 2)).mean(-1)
+  np.testing.assert_allclose(y_loc, want_y, rtol=1e-5)
+  p = np.exp(want_y) / np.exp(want_y).sum(-1, keepdims=True)
+  sig = lambda v: 1 / (1 + np.exp(-v))
+  for b in range(2):
+    maps = fc[b].mean(-1)  # [h, w, 2]
+    np.testing.assert_allclose(a[b], sig(p[b, 0] * maps[..., 0] + p[b, 1] * maps[..., 1]),
+                               rtol=1e-5)
+    np.testing.assert_allclose(a_fake[b], sig(p[b, 1] * maps[..., 1]), rtol=1e-5)
+  assert a.shape == a_fake.shape == (2, 4, 5)
+  del variables
+
+
+def test_straight_through_is_one_hot_forward_with_gradients_to_both_scores():
+  scores = jax.random.normal(jax.random.key(0), (3, 10, 2))
+  values = jax.random.normal(jax.random.key(1), (3, 10, 2))
+  mask = focus.straight_through_choice(scores, jax.random.key(2))
+  assert set(np.unique(np.asarray(mask)).tolist()) == {0.0, 1.0}
+  np.testing.assert_array_equal(np.asarray(mask).sum(-1), 1.0)
+  grads = jax.grad(lambda s: jnp.sum(focus.straight_through_choice(
+      s, jax.random.key(2)) * values))(scores)
+  g = np.asarray(grads)
+  assert np.isfinite(g).all() and (np.abs(g[..., 0]) > 0).any() and (np.abs(g[..., 1]) > 0).any()
+  # without noise (evaluation) the choice is the argmax of the scores
+  hard = np.asarray(focus.straight_through_choice(scores, None))
+  np.testing.assert_array_equal(hard.argmax(-1), np.asarray(scores).argmax(-1))
+
+
+def test_both_score_mlps_get_finite_nonzero_gradients():
+  config = focus_config.get_config('test')
+  model = registry.model_module('focus').build(config)
+  x = jnp.asarray(_images(4, (4, 32, 32, 3)))
+  variables = model.init({'params': jax.random.key(0), 'gumbel': jax.random.key(1)}, x)
+
+  def loss(params):
+    out = model.apply({'params': params}, x, train=True, rngs={'gumbel': jax.random.key(3)})
+    return jnp.sum(out['y_fus'] ** 2)
+  grads = jax.grad(loss)(variables['params'])
+  for name in ('score_rgb', 'score_aux'):
+    leaves = jax.tree_util.tree_leaves(grads[name])
+    assert all(np.isfinite(np.asarray(g)).all() for g in leaves)
+    assert max(float(jnp.abs(g).max()) for g in leaves) > 0, name
+
+
+@pytest.mark.parametrize('switches', [{}, {'aux': 'dct', 'cl': False},
+                                      {'aux': 'srm', 'carp': False}])
+def test_demo_steps_lower_the_loss(switches, data_dir):
+  config = focus_config.get_config('test')
+  config.optimizer.lr, config.total_steps = 1e-3, 100
+  for k, v in switches.items():
+    setattr(config.model, k, v)
+  *_, values = run_steps(config, data_dir, 12 if not switches else 2)
+  assert all(np.isfinite(v['loss']) for v in values)
+  if not switches:
+    first, last = values[0]['loss'], min(v['loss'] for v in values[-3:])
+    assert last < 0.8 * first, (first, last)
