@@ -11,8 +11,8 @@ from configs import common
 
 PRESETS = {
     'demo': {
-        'input.image_size': 112, 'batch_size': 16, 'total_steps': 240, 'eval_every': 120,
-        'checkpoint_every': 60, 'optimizer.lr': 3e-4, 'schedule.warmup_steps': 20,
+        'input.image_size': 112, 'batch_size': 16, 'total_steps': 1200, 'eval_every': 600,
+        'checkpoint_every': 300, 'optimizer.lr': 5e-4, 'schedule.warmup_steps': 100,
         'dataset.train_real_only': True, 'input.self_blend_prob': 0.5,
         'input.photometric': True,
         'model.embed_dim': 192, 'model.depth': 4, 'model.num_heads': 3, 'model.d': 16,
