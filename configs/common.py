@@ -45,6 +45,19 @@ def get_base_config() -> ml_collections.ConfigDict:
   return c
 
 
+# The demo sets' training protocol (SBI): real faces only, half of them self-blended on
+# the fly, photometric jitter on every image.
+SBI_TRAINING = {'dataset.train_real_only': True, 'input.self_blend_prob': 0.5,
+                'input.photometric': True}
+
+
+def test_preset(image_size: int, **extra) -> dict:
+  """Seconds-long runs on the tiny demo set for the test suite."""
+  return {'input.image_size': image_size, 'batch_size': 4, 'eval_batch_size': 8,
+          'total_steps': 2, 'eval_every': 2, 'checkpoint_every': 2, 'log_every': 1,
+          'dataset.name': 'demo_forgeries/tiny', **extra}
+
+
 def apply_preset(config: ml_collections.ConfigDict, arg: str | None,
                  presets: dict[str, dict]) -> ml_collections.ConfigDict:
   """Applies comma-separated presets (`demo`, `paper`, `key=value` protocol variants)."""

@@ -13,8 +13,7 @@ PRESETS = {
     'demo': {
         'input.image_size': 112, 'batch_size': 16, 'total_steps': 1200, 'eval_every': 600,
         'checkpoint_every': 300, 'optimizer.lr': 5e-4, 'schedule.warmup_steps': 100,
-        'dataset.train_real_only': True, 'input.self_blend_prob': 0.5,
-        'input.photometric': True,
+        **common.SBI_TRAINING,
         'model.embed_dim': 192, 'model.depth': 4, 'model.num_heads': 3, 'model.d': 16,
     },
     'paper': {
@@ -22,12 +21,8 @@ PRESETS = {
         'total_steps': 30_000, 'eval_every': 1000, 'checkpoint_every': 1000,
         'init_into': 'rgb_vit,aux_vit',
     },
-    'test': {
-        'input.image_size': 32, 'batch_size': 4, 'eval_batch_size': 8, 'total_steps': 2,
-        'eval_every': 2, 'checkpoint_every': 2, 'log_every': 1,
-        'dataset.name': 'demo_forgeries/tiny',
-        'model.embed_dim': 32, 'model.depth': 1, 'model.num_heads': 2, 'model.d': 4,
-    },
+    'test': common.test_preset(32, **{'model.embed_dim': 32, 'model.depth': 1,
+                                      'model.num_heads': 2, 'model.d': 4}),
 }
 
 

@@ -12,19 +12,14 @@ PRESETS = {
     'demo': {
         'input.image_size': 64, 'batch_size': 16, 'total_steps': 200, 'eval_every': 100,
         'checkpoint_every': 50, 'optimizer.lr': 5e-4, 'schedule.warmup_steps': 10,
-        'dataset.train_real_only': True, 'input.self_blend_prob': 0.5,
-        'input.photometric': True, 'model.llsm_tap': 'block2',
+        **common.SBI_TRAINING, 'model.llsm_tap': 'block2',
     },
     'paper': {
         'dataset.name': 'faceforensics/c23', 'input.image_size': 224, 'batch_size': 32,
         'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
         'init_into': 'backbone',
     },
-    'test': {
-        'input.image_size': 32, 'batch_size': 4, 'eval_batch_size': 8, 'total_steps': 2,
-        'eval_every': 2, 'checkpoint_every': 2, 'log_every': 1,
-        'dataset.name': 'demo_forgeries/tiny', 'model.llsm_tap': 'block2',
-    },
+    'test': common.test_preset(32, **{'model.llsm_tap': 'block2'}),
 }
 
 

@@ -19,8 +19,7 @@ from configs import common
 
 PRESETS = {
     'demo': {
-        'dataset.train_real_only': True, 'input.self_blend_prob': 0.5,
-        'input.photometric': True, 'dataset.mask_source': 'mask',
+        **common.SBI_TRAINING, 'dataset.mask_source': 'mask',
         'input.image_size': 64, 'batch_size': 16, 'total_steps': 200, 'eval_every': 100,
         'checkpoint_every': 50, 'model.channels': 128, 'schedule.warmup_steps': 10,
         # From scratch (no ImageNet weights here) SGD 0.009 leaves the classifier at
@@ -35,12 +34,7 @@ PRESETS = {
     },
     'c40': {'dataset.name': 'faceforensics/c40'},
     'holdout': lambda method: {'dataset.holdout': method},
-    'test': {
-        'input.image_size': 32, 'batch_size': 4, 'eval_batch_size': 8, 'total_steps': 3,
-        'eval_every': 3, 'checkpoint_every': 3, 'log_every': 1, 'model.channels': 32,
-        'model.depth': 14,
-        'dataset.name': 'demo_forgeries/tiny',
-    },
+    'test': common.test_preset(32, **{'model.channels': 32, 'model.depth': 14}),
 }
 
 

@@ -16,8 +16,7 @@ PRESETS = {
     'demo': {
         'input.image_size': 64, 'batch_size': 16, 'total_steps': 150, 'eval_every': 75,
         'checkpoint_every': 50, 'optimizer.lr': 5e-4, 'schedule.warmup_steps': 10,
-        'dataset.train_real_only': True, 'input.self_blend_prob': 0.5,
-        'input.photometric': True,
+        **common.SBI_TRAINING,
     },
     'paper': {
         'dataset.name': 'faceforensics/c23', 'input.image_size': 299, 'batch_size': 32,
@@ -28,11 +27,7 @@ PRESETS = {
     # Stage 2 trains everything from the stage-1 run's newest checkpoint (a workdir).
     'stage2': lambda workdir: {'model.stage': 2, 'init_from': workdir, 'init_into': ''},
     'five_way': {'model.num_classes': 5, 'input.labels': ('noise', 'method_label')},
-    'test': {
-        'input.image_size': 32, 'batch_size': 4, 'eval_batch_size': 8, 'total_steps': 2,
-        'eval_every': 2, 'checkpoint_every': 2, 'log_every': 1,
-        'dataset.name': 'demo_forgeries/tiny',
-    },
+    'test': common.test_preset(32),
 }
 
 

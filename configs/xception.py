@@ -12,8 +12,7 @@ from configs import common
 PRESETS = {
     'demo': {
         # SBI protocol: real faces only, half of them self-blended on the fly (balanced).
-        'dataset.train_real_only': True, 'input.self_blend_prob': 0.5,
-        'input.photometric': True,
+        **common.SBI_TRAINING,
         'input.image_size': 64, 'batch_size': 16,
         'total_steps': 240, 'eval_every': 120, 'checkpoint_every': 60,
         'optimizer.lr': 5e-4, 'schedule.warmup_steps': 20,
