@@ -28,8 +28,11 @@ def test_eight_devices_match_one_device(data_dir, tmp_path):
     grad_norms[devices] = [r['grad_norm'] for r in rows]
   assert len(losses[1]) == 4
   np.testing.assert_allclose(losses[8], losses[1], rtol=0, atol=1e-5)
-  # The first step's gradient comes from identical parameters: it must agree closely.
-  np.testing.assert_allclose(grad_norms[8][0], grad_norms[1][0], rtol=1e-5)
+  # The first step's gradient comes from identical parameters. It agrees to ~4e-4 only:
+  # faces padded with black at the crop border give exact ties in max-pool windows, and
+  # the partitioned program breaks them elsewhere (with 1e-2 noise on the images the
+  # norms agree to 2e-5); see WORKSPACE.md.
+  np.testing.assert_allclose(grad_norms[8][0], grad_norms[1][0], rtol=1e-3)
 
 
 def test_two_processes_train_and_checkpoint(data_dir, tmp_path):
