@@ -14,9 +14,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.dataset = ml_collections.ConfigDict(dict(
       name='demo_forgeries', data_dir='', split_train='train', split_eval='validation',
       split_test='test',
-      mask_source='mask',  # mask | msccnet | diff | diff@0.1 | ssim (fjax.input_pipeline)
+      mask_source='mask',  # mask | msccnet | diff | diff@0.1 | ssim | focus
       train_real_only=False,  # train on the split's real faces only (fakes made on the fly)
-      holdout=''))  # a manipulation method left out of training, the only one evaluated
+      holdout='',  # a manipulation method left out of training, the only one evaluated
+      focus_maps=''))  # with mask_source=focus: the output of python -m fjax.focus_maps
   c.input = ml_collections.ConfigDict(dict(
       image_size=64, workers=0, hflip=True, self_blend_prob=0.0, photometric=False,
       labels=(), noise_sigma=5.0,  # extra on-the-fly labels: 'noise', 'au_maps'

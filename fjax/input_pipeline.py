@@ -72,7 +72,31 @@ def data_source(config, split: str, decoders=None):
     raise UserError(f'data set {name} has no split {split!r} '
                     f'(it has {sorted(builder.info.splits)})')
   check_mask_source(config, builder.info.features.keys())
-  return builder.as_data_source(split=split, decoders=decoders)
+  source = builder.as_data_source(split=split, decoders=decoders)
+  if config.dataset.mask_source == 'focus' and decoders is None:
+    source = WithFocusMaps(source, config.dataset.focus_maps, split)
+  return source
+
+
+class WithFocusMaps:
+  """A split's examples with `mask_focus`, the map `python -m fjax.focus_maps` wrote for
+  the example at the same index."""
+
+  def __init__(self, source, directory: str, split: str):
+    path = os.path.join(directory, f'{split}.array_record')
+    if not os.path.isfile(path):
+      raise UserError(f'{directory} holds no FoCus maps for split {split!r}')
+    self.source, self.maps = source, grain.sources.ArrayRecordDataSource([path])
+    if len(self.maps) != len(source):
+      raise UserError(f'{path} holds {len(self.maps)} maps for {len(source)} examples: '
+                      'made from another data set')
+
+  def __len__(self):
+    return len(self.source)
+
+  def __getitem__(self, i):
+    png = np.frombuffer(self.maps[i], np.uint8)
+    return dict(self.source[i], mask_focus=cv2.imdecode(png, cv2.IMREAD_GRAYSCALE)[..., None])
 
 
 class Subset:
@@ -134,7 +158,7 @@ def normalize(image_uint8: np.ndarray, config) -> np.ndarray:
       np.float32)
 
 
-MASK_SOURCES = ('mask', *labels.PAIR_MAPS, 'diff@0.1')
+MASK_SOURCES = ('mask', *labels.PAIR_MAPS, 'diff@0.1', 'focus')
 
 
 def mask_feature(source: str) -> str:
@@ -155,6 +179,14 @@ def check_mask_source(config, features) -> None:
   name = config.dataset.mask_source
   if name not in MASK_SOURCES:
     raise UserError(f'dataset.mask_source={name!r} is not one of {", ".join(MASK_SOURCES)}')
+  if name == 'focus':
+    if config.input.self_blend_prob > 0:
+      raise UserError('dataset.mask_source=focus has no map for faces self-blended on the '
+                      'fly; set input.self_blend_prob=0')
+    if not os.path.isfile(os.path.join(config.dataset.focus_maps, 'info.json')):
+      raise UserError(f'dataset.focus_maps={config.dataset.focus_maps!r} holds no maps '
+                      'written by python -m fjax.focus_maps')
+    return
   if mask_feature(name) not in features:
     raise UserError(f'data set {config.dataset.name} holds no {mask_feature(name)!r} '
                     f'for dataset.mask_source={name!r}')

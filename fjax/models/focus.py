@@ -144,5 +144,11 @@ def score(outputs):
   return jax.nn.softmax(outputs['y_fus'], -1)[:, 1]
 
 
+def panels(outputs, masks):
+  """The fused CAR maps (eq. 5) and eq. 9's fake-class map, for predict and map export."""
+  del masks
+  return {'a_fus': outputs['a_fus'], 'a_fus_fake': outputs['a_fus_fake']}
+
+
 def localization(outputs):
   return outputs['a_fus']
