@@ -31,7 +31,8 @@ def _png(m: np.ndarray) -> bytes:
   return buf.tobytes()
 
 
-def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False) -> dict:
+def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False,
+           batch_size: int = 32) -> dict:
   from array_record.python import array_record_module  # pylint: disable=g-import-not-at-top
   from fjax import input_pipeline, metrics, predict  # pylint: disable=g-import-not-at-top
   config, forward = predict.load_run(workdir)
@@ -39,27 +40,29 @@ def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False
     raise UserError(f'{workdir} holds a {config.model.name!r} run, not a FoCus one')
   if os.path.exists(output):
     raise UserError(f'{output} exists; choose a new --output directory')
+  config.dataset.holdout = ''  # every example of each split, in the split's order
   report = {}
   tmp = output + '.incomplete'
   os.makedirs(tmp, exist_ok=True)
+  key = 'a_fus_fake' if unlabeled else 'a_fus'
   for split in splits:
-    source = input_pipeline.data_source(config, split)
+    crop = input_pipeline.data_source(config, split)[0]['image'].shape[0]
     writer = array_record_module.ArrayRecordWriter(os.path.join(tmp, f'{split}.array_record'),
                                                    'group_size:1')
     scores, truths = [], []
-    for i in range(len(source)):
-      example = source[i]
-      prepared = input_pipeline.prepare(example, config, None)
-      out = forward.panels(prepared['image'][None], prepared['mask'][None])
-      grid = np.asarray(out['a_fus_fake' if unlabeled else 'a_fus'])[0]
-      size = example['image'].shape[0]
-      full = cv2.resize(grid.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
-      if not unlabeled and int(example['label']) == 0:
-        full = np.zeros_like(full)  # real faces: zero maps
-      writer.write(_png(full))
-      if int(example['label']) == 1:
-        scores.append(full.ravel())
-        truths.append(example['mask'][..., 0].ravel() > 127)
+    for batch in input_pipeline.eval_batches(config, split, batch_size)[2]:  # in order
+      grids = np.asarray(forward.panels(batch['image'], batch['mask'])[key])
+      for grid, label, valid, mask in zip(grids, batch['label'], batch['valid'],
+                                          batch['mask']):
+        if not valid:
+          continue
+        full = cv2.resize(grid.astype(np.float32), (crop, crop), interpolation=cv2.INTER_LINEAR)
+        if not unlabeled and label == 0:
+          full = np.zeros_like(full)  # real faces: zero maps
+        writer.write(_png(full))
+        if label == 1:
+          scores.append(cv2.resize(full, mask.shape[::-1], interpolation=cv2.INTER_AREA).ravel())
+          truths.append(mask.ravel() > 0.5)
     writer.close()
     if scores:
       s, t = np.concatenate(scores), np.concatenate(truths)
