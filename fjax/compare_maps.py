@@ -1,0 +1,45 @@
+"""Tables I-II of FoCus: the test metrics of evaluation-model runs, one per map source.
+
+  python -m fjax.compare_maps runs/eval_focus runs/eval_ssim ...
+
+Reads each workdir's config.json (its dataset.mask_source) and the last test row of its
+metrics.jsonl; prints one line per run: map source, AUC, ACC, EER.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from fjax.errors import UserError, fail
+
+
+def row(workdir: str) -> dict:
+  try:
+    with open(os.path.join(workdir, 'config.json')) as f:
+      config = json.load(f)
+    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+      tests = [r for r in map(json.loads, f) if r.get('split') == 'test']
+  except (OSError, ValueError) as e:
+    raise UserError(f'{workdir}: not a finished fjax run ({e})') from e
+  if not tests:
+    raise UserError(f'{workdir}: no test evaluation in metrics.jsonl')
+  source = 'none' if config['model'].get('no_map') else config['dataset']['mask_source']
+  return {'map': source, **{k: tests[-1][k] for k in ('auc', 'acc', 'eer')}}
+
+
+def main(argv=None):
+  dirs = sys.argv[1:] if argv is None else argv
+  if not dirs:
+    fail('usage: python -m fjax.compare_maps WORKDIR...')
+  try:
+    rows = [row(d) for d in dirs]
+  except UserError as e:
+    fail(str(e))
+  print(f'{"map source":<12} {"AUC":>7} {"ACC":>7} {"EER":>7}')
+  for r in rows:
+    print(f'{r["map"]:<12} {r["auc"]:>7.4f} {r["acc"]:>7.4f} {r["eer"]:>7.4f}')
+
+
+if __name__ == '__main__':
+  main()
