@@ -21,6 +21,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.input = ml_collections.ConfigDict(dict(
       image_size=64, workers=0, hflip=True, self_blend_prob=0.0, photometric=False,
       labels=(), noise_sigma=5.0,  # extra on-the-fly labels: 'noise', 'au_maps'
+      corruption='',  # 'kind:level' applied to every image (--mode=robustness sets it)
       mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
   c.batch_size = 16           # global batch, split over processes and devices
   c.eval_batch_size = 32

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from fjax.errors import UserError
-from fjax.preprocess import augment, labels, self_blend
+from fjax.preprocess import augment, corruptions, labels, self_blend
 
 DEVICE_KEYS = ('image', 'label', 'mask', 'valid', 'video_hash')
 # Per-pixel labels a config may add (`input.labels`), made on the fly from the final image
@@ -210,6 +210,10 @@ def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
     image, label = fake, 1
   if rng is not None and config.input.photometric:
     image = augment.photometric(image, rng)
+  if config.input.corruption:  # robustness evaluation: kind:level, seeded per example
+    kind, level = config.input.corruption.split(':')
+    image = corruptions.corrupt(image, kind, int(level), np.random.default_rng(
+        zlib.crc32(bytes(example['video_id'])) + int(example['frame'])))
   size = config.input.image_size
   scale = size / image.shape[0]
   image = _resize(np.ascontiguousarray(image), size)  # labels are made at the input size

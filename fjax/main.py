@@ -3,6 +3,7 @@
   python -m fjax.main --config=configs/xception.py:demo --workdir=/tmp/run [--mode=train]
   python -m fjax.main --config=... --workdir=... --mode=eval [--split=test]
   python -m fjax.main --config=... --workdir=... --mode=summary
+  python -m fjax.main --config=... --workdir=... --mode=robustness [--split=test]
 
 Any config value can be overridden: --config.optimizer.lr=3e-4. Bad input (config, data,
 checkpoint) ends with one line on stderr and exit status 1.
@@ -17,7 +18,8 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 flags.DEFINE_string('workdir', None, 'Where checkpoints, metrics and summaries go.')
-flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'summary'], 'What to do.')
+flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'summary', 'robustness'],
+                  'What to do.')
 flags.DEFINE_string('split', None, 'Split for --mode=eval (default: the test split).')
 flags.mark_flags_as_required(['workdir'])
 FLAGS = flags.FLAGS
@@ -48,9 +50,19 @@ def run(config, workdir: str, mode: str, split: str | None = None):
   abstract, _ = state.abstract_state(config, model, mesh)
   st, step = checkpoint.restore(mgr, abstract)
   split = split or config.dataset.split_test
-  result = evaluate.evaluate(config, st, evaluate.make_eval_step(model_lib, model, mesh),
-                             mesh, split)
+  eval_step = evaluate.make_eval_step(model_lib, model, mesh)
   writer = MetricWriter(workdir)
+  if mode == 'robustness':
+    from fjax import robustness  # pylint: disable=g-import-not-at-top
+    table = robustness.run(config, lambda c, s: evaluate.evaluate(c, st, eval_step, mesh, s),
+                           split, workdir, writer, step)
+    writer.close()
+    if jax.process_index() == 0:
+      for kind, r in table.items():
+        print(f'{kind:<16} mean AUC {r["mean_auc"]:.4f}  per level ' +
+              ' '.join(f'{a:.4f}' for a in r['auc_per_level']))
+    return table
+  result = evaluate.evaluate(config, st, eval_step, mesh, split)
   writer.write(step, split, result)
   writer.close()
   if jax.process_index() == 0:
