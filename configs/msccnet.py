@@ -20,7 +20,7 @@ from configs import common
 PRESETS = {
     'demo': {
         **common.SBI_TRAINING, 'dataset.mask_source': 'mask',
-        'input.image_size': 64, 'batch_size': 16, 'total_steps': 200, 'eval_every': 100,
+        'input.image_size': 64, 'batch_size': 16, 'total_steps': 350, 'eval_every': 175,
         'checkpoint_every': 50, 'model.channels': 128, 'schedule.warmup_steps': 10,
         # From scratch (no ImageNet weights here) SGD 0.009 leaves the classifier at
         # chance in 200 steps; the demo uses Adam. The paper preset keeps SGD.
