@@ -221,13 +221,13 @@ def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
           **label_maps(image, example['landmarks'] * scale, config)}
   if rng is not None and config.input.hflip and rng.random() < 0.5:
     image, maps = image[:, ::-1], {k: v[:, ::-1] for k, v in maps.items()}
-  resized = {k: np.ascontiguousarray(v, np.float32) for k, v in maps.items()}
+  out = {k: np.ascontiguousarray(v, np.float32) for k, v in maps.items()}
   if 'method_label' in config.input.labels:
     method = 'real' if label == 0 else bytes(example['method']).decode()
     method_label = METHOD_CLASSES.index(method) if method in METHOD_CLASSES else -1
-    resized['method_label'] = np.int32(method_label)
+    out['method_label'] = np.int32(method_label)
   return {'image': normalize(np.ascontiguousarray(image), config),
-          **resized, 'label': np.int32(label), 'valid': np.float32(1.0),
+          **out, 'label': np.int32(label), 'valid': np.float32(1.0),
           'video_hash': np.int32(zlib.crc32(bytes(example['video_id'])) & 0x7FFFFFFF)}
 
 

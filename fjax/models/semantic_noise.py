@@ -151,10 +151,6 @@ def build(config) -> nn.Module:
                taps=tuple(m.taps), dtype=jnp.dtype(m.dtype))
 
 
-def _target(batch_map, hw):
-  return losses.resize_map(batch_map, hw)
-
-
 def loss_fn(outputs, batch, config):
   """Eq. 1. The noise label is the per-channel wavelet residual averaged over RGB, in
   units of sigma; masks and noise are resized to each tap."""
@@ -169,11 +165,11 @@ def loss_fn(outputs, batch, config):
   seg = [k for k in ('seg1', 'seg2', 'seg3') if k in outputs]
   noise = [k for k in ('noise1', 'noise2', 'noise3') if k in outputs]
   terms['loss_seg'] = sum((losses.masked_mean(optax.softmax_cross_entropy_with_integer_labels(
-      outputs[k], (_target(batch['mask'], outputs[k].shape[1:3]) > 0.5).astype(jnp.int32)), w)
+      outputs[k], (losses.resize_map(batch['mask'], outputs[k].shape[1:3]) > 0.5).astype(jnp.int32)), w)
       for k in seg), jnp.float32(0))
   residual = batch['noise'].mean(-1) / config.input.noise_sigma
   terms['loss_noise'] = sum((losses.masked_mean(jnp.abs(
-      outputs[k] - _target(residual, outputs[k].shape[1:3])), w) for k in noise), jnp.float32(0))
+      outputs[k] - losses.resize_map(residual, outputs[k].shape[1:3])), w) for k in noise), jnp.float32(0))
   stage_cls = 0.0 if m.stage == 1 else 1.0  # stage 1: backbone + semantic heads only
   total = stage_cls * cls + m.noise_weight * terms['loss_noise'] * stage_cls + \
       m.seg_weight * terms['loss_seg']
