@@ -23,6 +23,11 @@ def get_base_config() -> ml_collections.ConfigDict:
       labels=(), noise_sigma=5.0,  # extra on-the-fly labels: 'noise', 'au_maps'
       corruption='',  # 'kind:level' applied to every image (--mode=robustness sets it)
       mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
+  # AUNet's tampered pairs (TAP): each training example is a real face and its fake made
+  # through the partial face mask (partial=False: the whole face mask; image=False: no
+  # image-level tampering), max_removed AU regions at most.
+  c.input.tamper = ml_collections.ConfigDict(dict(pairs=False, partial=True, image=True,
+                                                  max_removed=3))
   c.batch_size = 16           # global batch, split over processes and devices
   c.eval_batch_size = 32
   c.total_steps = 100

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from fjax.errors import UserError
-from fjax.preprocess import augment, corruptions, labels, self_blend
+from fjax.preprocess import augment, corruptions, labels, self_blend, tamper
 
 DEVICE_KEYS = ('image', 'label', 'mask', 'valid', 'video_hash')
 # Per-pixel labels a config may add (`input.labels`), made on the fly from the final image
@@ -197,8 +197,12 @@ def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
 
   Augmentations: on-the-fly self-blending of real faces (probability
   `input.self_blend_prob`), whole-image photometric jitter (`input.photometric`) and a
-  horizontal flip applied to the image and every label map.
+  horizontal flip applied to the image and every label map. With `input.tamper.pairs`
+  (AUNet's TAP) a training example is a real face and its tampered counterpart, stacked
+  on a leading pair axis of every array.
   """
+  if rng is not None and config.input.tamper.pairs:
+    return tampered_pair(example, config, rng)
   image = example['image']
   source = config.dataset.mask_source
   mask = read_mask(example, source)
@@ -208,6 +212,34 @@ def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
     if source != 'mask':  # the same map the data set stores, made from this new pair
       mask = _as_source(labels.PAIR_MAPS[source.split('@')[0]](image, fake), source)
     image, label = fake, 1
+  image, maps = _at_input_size(image, mask, example, config, rng)
+  if rng is not None and config.input.hflip and rng.random() < 0.5:
+    image, maps = _flip(image, maps)
+  return _pack(image, maps, label, example, config)
+
+
+def tampered_pair(example: dict, config, rng: np.random.Generator) -> dict:
+  """A real face (label 0, zero mask) and its image-level tampered fake (label 1, mask
+  M_p), with the same photometric jitter and flip, stacked on axis 0."""
+  if int(example['label']) != 0:
+    raise UserError('input.tamper.pairs tampers real faces only: set '
+                    'dataset.train_real_only=True')
+  t = config.input.tamper
+  real = example['image']
+  fake, mask = tamper.tampered_counterpart(real, example['landmarks'], rng, t.partial,
+                                           t.image, t.max_removed)
+  jitter_seed = int(rng.integers(2 ** 31))
+  pair = [_at_input_size(image, m, example, config, np.random.default_rng(jitter_seed))
+          for image, m in ((real, np.zeros_like(mask)), (fake, mask))]
+  flip = config.input.hflip and rng.random() < 0.5
+  packed = [_pack(*(_flip(*p) if flip else p), label, example, config)
+            for p, label in zip(pair, (0, 1))]
+  return {k: np.stack([packed[0][k], packed[1][k]]) for k in packed[0]}
+
+
+def _at_input_size(image, mask, example, config, rng):
+  """Photometric jitter (training), corruption (robustness), resize to the input size;
+  the label maps are made there from the final image and the scaled landmarks."""
   if rng is not None and config.input.photometric:
     image = augment.photometric(image, rng)
   if config.input.corruption:  # robustness evaluation: kind:level, seeded per example
@@ -216,11 +248,17 @@ def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
         zlib.crc32(bytes(example['video_id'])) + int(example['frame'])))
   size = config.input.image_size
   scale = size / image.shape[0]
-  image = _resize(np.ascontiguousarray(image), size)  # labels are made at the input size
+  image = _resize(np.ascontiguousarray(image), size)
   maps = {'mask': _resize(np.ascontiguousarray(mask), size).astype(np.float32),
           **label_maps(image, example['landmarks'] * scale, config)}
-  if rng is not None and config.input.hflip and rng.random() < 0.5:
-    image, maps = image[:, ::-1], {k: v[:, ::-1] for k, v in maps.items()}
+  return image, maps
+
+
+def _flip(image, maps):
+  return image[:, ::-1], {k: v[:, ::-1] for k, v in maps.items()}
+
+
+def _pack(image, maps, label: int, example: dict, config) -> dict:
   out = {k: np.ascontiguousarray(v, np.float32) for k, v in maps.items()}
   if 'method_label' in config.input.labels:
     method = 'real' if label == 0 else bytes(example['method']).decode()

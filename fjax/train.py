@@ -28,10 +28,13 @@ def make_train_step(config, model_lib, model, mesh, shardings):
     rng = jax.random.fold_in(rng0, st['step'])
     rngs = {name: jax.random.fold_in(rng, i) for i, name in enumerate(model_lib.RNGS)}
 
+    # Optional hook: extra training-call inputs (AUNet's tampering mask).
+    extra = model_lib.train_inputs(batch) if hasattr(model_lib, 'train_inputs') else {}
+
     def loss(params):
       out, new_state = model.apply(
           {'params': params, **st['model_state']}, batch['image'], train=True, rngs=rngs,
-          mutable=list(st['model_state']))
+          mutable=list(st['model_state']), **extra)
       value, terms = model_lib.loss_fn(out, batch, config)
       return value, (terms, new_state)
 

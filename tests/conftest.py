@@ -66,7 +66,10 @@ def run_steps(config, data_dir: str, steps: int):
   mesh = sharding.make_mesh(config)
   st, shardings = state.create(config, model, mesh)
   step = train.make_train_step(config, model_lib, model, mesh, shardings)
-  batch = next(input_pipeline.eval_batches(config, 'train', 8)[2])
+  if config.input.tamper.pairs:  # pairs exist only in training batches
+    batch = next(iter(input_pipeline.train_loader(config, 4)))
+  else:
+    batch = next(input_pipeline.eval_batches(config, 'train', 8)[2])
   batch = sharding.to_global({k: batch[k] for k in input_pipeline.device_keys(config)}, mesh)
   values = []
   for _ in range(steps):

@@ -160,8 +160,10 @@ def au_maps(landmarks: np.ndarray, size: int, sigma: float = 3.0) -> np.ndarray:
 def partial_face_mask(landmarks: np.ndarray, size: int, rng: np.random.Generator,
                       max_removed: int = 3, sigma: float = 3.0) -> np.ndarray:
   """AUNet's M_p: the landmark hull minus 1..max_removed random AU ellipses, Gaussian-
-  blurred with `sigma`; float32 in [0, 1]."""
+  blurred with `sigma`; float32 in [0, 1]. max_removed=0 gives the blurred face mask M_f
+  (the "w/o M_p" ablation of table 4)."""
   mask = self_blend.hull_mask(landmarks, (size, size))
-  removed = rng.choice(len(AU_REGIONS), rng.integers(1, max_removed + 1), replace=False)
-  mask *= au_ellipses(landmarks, size)[..., removed].max(-1) == 0
+  if max_removed:
+    removed = rng.choice(len(AU_REGIONS), rng.integers(1, max_removed + 1), replace=False)
+    mask *= au_ellipses(landmarks, size)[..., removed].max(-1) == 0
   return cv2.GaussianBlur(mask, (0, 0), sigma)

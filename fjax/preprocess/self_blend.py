@@ -37,7 +37,7 @@ def deformed_mask(landmarks: np.ndarray, hw, rng: np.random.Generator) -> np.nda
   return mask / max(float(mask.max()), 1e-6)
 
 
-def _alter_source(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def alter_source(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   x = image.astype(np.float32)
   x = (x - x.mean()) * rng.uniform(0.8, 1.2) + x.mean() + rng.uniform(-20, 20)
   x = x + rng.uniform(-15, 15, size=3)  # colour cast
@@ -53,6 +53,13 @@ def _alter_source(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   return np.clip(x, 0, 255)
 
 
+def blend(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
+  """source * mask + target * (1 - mask), rounded to uint8 (SBI; AUNet eq. 9)."""
+  mask = mask if mask.ndim == 3 else mask[..., None]
+  fake = mask * source.astype(np.float32) + (1 - mask) * target.astype(np.float32)
+  return np.round(fake).astype(np.uint8)
+
+
 def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator):
   """Returns (fake uint8 image, mask float32 in [0, 1]) for an RGB uint8 face crop.
 
@@ -61,5 +68,4 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generato
   """
   mask = deformed_mask(landmarks, image.shape[:2], rng)
   alpha = (mask * rng.choice(BLEND_RATIOS))[..., None]
-  fake = alpha * _alter_source(image, rng) + (1 - alpha) * image.astype(np.float32)
-  return np.round(fake).astype(np.uint8), mask.astype(np.float32)
+  return blend(image, alter_source(image, rng), alpha), mask.astype(np.float32)

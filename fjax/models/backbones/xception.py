@@ -64,7 +64,9 @@ class Xception(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, train: bool = False):
+  def __call__(self, x, train: bool = False, between=None):
+    """`between(i, x) -> x`, if given, is applied to the output of block i (1-based)
+    before block i + 1 sees it (AUNet's feature-level mixing)."""
     taps = {}
     x = nn.Conv(32, (3, 3), strides=2, padding='VALID', use_bias=False, dtype=self.dtype,
                 name='conv1')(x)
@@ -76,6 +78,8 @@ class Xception(nn.Module):
     for i, (_, out, reps, stride, relu_first, grow_first) in enumerate(BLOCKS[:self.last_block]):
       x = Block(out, reps, stride, relu_first, grow_first, dtype=self.dtype,
                 name=f'block{i + 1}')(x, train)
+      if between is not None:
+        x = between(i + 1, x)
       taps[f'block{i + 1}'] = x
     if self.last_block < len(BLOCKS):
       return taps

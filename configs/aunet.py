@@ -1,0 +1,50 @@
+"""AUNet (Bai et al., CVPR 2023): action-unit relation transformer trained with tampered-AU
+prediction on real faces only (every fake is made on the fly from them).
+
+Demo (2 CPU cores, from scratch on the embedded demo set's real faces):
+  python -m fjax.main --config=configs/aunet.py:demo --workdir=/tmp/aunet_demo
+Paper (FF++ c23 real faces, 224 px, ImageNet Xception converted with fjax.weights):
+  python -m fjax.main --config=configs/aunet.py:paper --config.init_from=W --workdir=...
+Table 4 ablations: --config.model.au_specific=False (w/o AU-specific branch),
+  .au_agnostic=False, --config.input.tamper.partial=False (w/o M_p: whole face mask),
+  --config.input.tamper.image=False (w/o IT), --config.model.mixing=False (w/o FM),
+  --config.model.token_weight=0 (w/o LS); lambda_t: --config.model.token_weight=T.
+"""
+from configs import common
+
+PRESETS = {
+    'demo': {
+        'input.image_size': 96, 'batch_size': 8, 'total_steps': 400, 'eval_every': 200,
+        'checkpoint_every': 100, 'optimizer.name': 'adam', 'optimizer.lr': 5e-4,
+        'schedule.name': 'cosine', 'schedule.warmup_steps': 20, 'input.photometric': True,
+    },
+    'paper': {
+        # batch_size counts pairs: 16 real faces + their 16 tampered fakes = 32 images.
+        'dataset.name': 'faceforensics/c23', 'input.image_size': 224, 'batch_size': 16,
+        'total_steps': 36_000, 'eval_every': 1000, 'checkpoint_every': 1000,
+        'init_into': 'backbone',
+    },
+    'test': common.test_preset(64, **{'batch_size': 2}),
+}
+
+
+def get_config(arg=None):
+  c = common.get_base_config()
+  c.model.name = 'aunet'
+  c.model.num_aus = 15
+  c.model.encoders = 3         # stacked ART encoders
+  c.model.width = 256          # C' (transformer width) and the attention convs' width
+  c.model.heads = 8
+  c.model.au_specific = True
+  c.model.au_agnostic = True
+  c.model.mixing = True        # feature-level mixing at one random backbone layer per step
+  c.model.mix_beta = 1.0       # lambda_1..3 ~ Beta(a, a)
+  c.model.cls_weight = 1.0     # lambda_c
+  c.model.token_weight = 30.0  # lambda_t (0: w/o local tampering supervision)
+  c.model.att_weight = 0.5     # lambda_a
+  c.dataset.train_real_only = True
+  c.input.tamper.pairs = True
+  c.input.labels = ('au_maps',)
+  c.optimizer.update(name='sgd', lr=1e-3, momentum=0.9)
+  c.schedule.update(name='constant')
+  return common.apply_preset(c, arg, PRESETS)
