@@ -40,6 +40,7 @@ def synthetic_batch(config, batch: int):
           'label': rng.integers(0, 2, batch).astype(np.int32),
           'mask': (rng.random((batch, size, size)) > 0.5).astype(np.float32),
           'valid': np.ones(batch, np.float32), 'video_hash': np.arange(batch, dtype=np.int32),
+          'method_hash': np.zeros(batch, np.int32),
           **{k: rng.standard_normal((batch, size, size, input_pipeline.LABEL_CHANNELS[k]),
                                     np.float32)
              for k in config.input.labels if k in input_pipeline.LABEL_CHANNELS},

@@ -31,7 +31,8 @@ def make_eval_step(model_lib, model, mesh):
     cm = jnp.stack([jnp.sum(valid & ~true & ~pred), jnp.sum(valid & ~true & pred),
                     jnp.sum(valid & true & ~pred), jnp.sum(valid & true & pred)])
     result = {'score': model_lib.score(out).astype(jnp.float32), 'label': batch['label'],
-              'valid': batch['valid'], 'video_hash': batch['video_hash'], 'cm': cm}
+              'valid': batch['valid'], 'video_hash': batch['video_hash'],
+              'method_hash': batch['method_hash'], 'cm': cm}
     if hasattr(model_lib, 'class_predictions') and 'method_label' in batch:  # n-way heads
       result.update(pred_class=model_lib.class_predictions(out),
                     method_label=batch['method_label'])
@@ -56,6 +57,10 @@ def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True) 
   assert keep.sum() == size, (keep.sum(), size)
   out = metrics.all_metrics(cat['label'][keep], cat['score'][keep],
                             cat['video_hash'][keep], cm.reshape(2, 2))
+  names = input_pipeline.method_names(config, split)
+  if len(set(names.values()) - {'real', ''}) > 1:  # more than one kind of fake
+    methods = np.array([names.get(int(h), '?') for h in cat['method_hash'][keep]])
+    out.update(metrics.per_method_auc(cat['label'][keep], cat['score'][keep], methods))
   if 'pred_class' in cat:
     known = keep & (cat['method_label'] >= 0)
     out.update(metrics.per_class_recall(cat['method_label'][known], cat['pred_class'][known],

@@ -21,7 +21,7 @@ import numpy as np
 from fjax.errors import UserError
 from fjax.preprocess import augment, corruptions, labels, self_blend, tamper
 
-DEVICE_KEYS = ('image', 'label', 'mask', 'valid', 'video_hash')
+DEVICE_KEYS = ('image', 'label', 'mask', 'valid', 'video_hash', 'method_hash')
 # Per-pixel labels a config may add (`input.labels`), made on the fly from the final image
 # and landmarks, flipped and resized with the image: name -> channels.
 LABEL_CHANNELS = {'noise': 3, 'au_maps': 15}
@@ -112,12 +112,28 @@ class Subset:
     return self.source[int(self.indices[i])]
 
 
+def name_hash(name: bytes) -> np.int32:
+  """A string as a non-negative int32 (crc32) that can travel in a global batch."""
+  return np.int32(zlib.crc32(name) & 0x7FFFFFFF)
+
+
+def _metadata(config, split: str):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  skip = {k: tfds.decode.SkipDecoding() for k in ('image', 'mask')}
+  return data_source(config, split, decoders=skip)
+
+
+def method_names(config, split: str) -> dict[int, str]:
+  """name_hash -> name of every manipulation method in a split (per-method AUC)."""
+  meta = _metadata(config, split)
+  names = {bytes(meta[i]['method']).decode() for i in range(len(meta))}
+  return {int(name_hash(n.encode())): n for n in names}
+
+
 def filtered(config, split: str, source, keep):
   """The examples of a split for which keep(label, method) holds (labels and methods read
   without decoding any image)."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  skip = {k: tfds.decode.SkipDecoding() for k in ('image', 'mask')}
-  meta = data_source(config, split, decoders=skip)
+  meta = _metadata(config, split)
   base, indices = ((source.source, source.indices) if isinstance(source, Subset)
                    else (source, range(len(meta))))
   return Subset(base, np.array([i for i in indices if keep(
@@ -266,7 +282,8 @@ def _pack(image, maps, label: int, example: dict, config) -> dict:
     out['method_label'] = np.int32(method_label)
   return {'image': normalize(np.ascontiguousarray(image), config),
           **out, 'label': np.int32(label), 'valid': np.float32(1.0),
-          'video_hash': np.int32(zlib.crc32(bytes(example['video_id'])) & 0x7FFFFFFF)}
+          'video_hash': name_hash(bytes(example['video_id'])),
+          'method_hash': name_hash(bytes(example['method']))}
 
 
 class TrainTransform(grain.transforms.RandomMap):

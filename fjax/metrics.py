@@ -103,6 +103,13 @@ def per_class_recall(labels, preds, names) -> dict[str, float]:
   return out
 
 
+def per_method_auc(labels, scores, methods) -> dict[str, float]:
+  """`auc_<method>`: AUC of the real faces against the fakes of each method alone."""
+  labels, scores, methods = np.asarray(labels, bool), np.asarray(scores), np.asarray(methods)
+  return {f'auc_{m}': auc(labels[~labels | (methods == m)], scores[~labels | (methods == m)])
+          for m in sorted(set(methods[labels].tolist()))}
+
+
 def trivial_baselines(cm: np.ndarray) -> dict[str, float]:
   """Pixel metrics an all-real and an all-fake map would get on the same pixels: the
   floor any localisation result is compared with."""

@@ -154,6 +154,7 @@ ABLATIONS = {
 @pytest.mark.parametrize('ablation', sorted(ABLATIONS))
 def test_ablations_train_a_step(ablation, data_dir):
   config = _config()
+  config.model.encoders = 1  # one ART encoder: each switch compiles in seconds
   _set(config, *ABLATIONS[ablation])
   *_, values = run_steps(config, data_dir, 1)
   assert np.isfinite(values[0]['loss'])

@@ -104,3 +104,15 @@ def test_per_class_recall_matches_sklearn():
   for k, name in enumerate('abcd'):
     assert got[f'recall_{name}'] == pytest.approx(ref[k])
   assert np.isnan(got['recall_e']) and got['mean_recall'] == pytest.approx(ref.mean())
+
+
+def test_per_method_auc_matches_sklearn_on_each_subset():
+  rng = np.random.default_rng(7)
+  methods = rng.choice(['real', 'face_swap', 'self_blend'], 200)
+  labels = (methods != 'real').astype(np.int32)
+  scores = rng.random(200) + 0.3 * (methods == 'face_swap')
+  got = metrics.per_method_auc(labels, scores, methods)
+  assert sorted(got) == ['auc_face_swap', 'auc_self_blend']
+  for m in ('face_swap', 'self_blend'):
+    keep = (methods == 'real') | (methods == m)
+    assert got[f'auc_{m}'] == pytest.approx(skm.roc_auc_score(labels[keep], scores[keep]))
