@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import time
 
 from absl import app, flags
 
@@ -20,12 +21,17 @@ flags.DEFINE_string('manual_dir', None, 'Where the original media lie (official 
 FLAGS = flags.FLAGS
 
 
+def builder_of(name: str, config: str | None, data_dir: str):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  importlib.import_module(f'data_builders.{name}')
+  return tfds.builder(f'{name}/{config}' if config else name, data_dir=data_dir,
+                      file_format='array_record')
+
+
 def build(name: str, config: str | None, data_dir: str, manual_dir: str | None = None):
   """Prepares the data set (idempotent: an existing complete build is kept)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  importlib.import_module(f'data_builders.{name}')
-  builder = tfds.builder(f'{name}/{config}' if config else name, data_dir=data_dir,
-                         file_format='array_record')
+  builder = builder_of(name, config, data_dir)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=manual_dir))
   return builder
@@ -37,12 +43,19 @@ def main(argv):
   name = argv[1]
   if not os.path.isdir(os.path.join(os.path.dirname(__file__), name)):
     sys.exit(f'error: no data builder named {name!r} in data_builders/')
+  start = time.perf_counter()
   try:
+    fresh = not builder_of(name, FLAGS.config, FLAGS.data_dir).is_prepared()
     builder = build(name, FLAGS.config, FLAGS.data_dir, FLAGS.manual_dir)
   except (FileNotFoundError, ValueError, AssertionError) as e:
     sys.exit(f'error: {str(e).strip().splitlines()[0]}')
+  seconds = time.perf_counter() - start
+  total = 0
   for split, info in builder.info.splits.items():
     print(f'{builder.info.full_name} {split}: {info.num_examples} examples')
+    total += info.num_examples
+  if fresh:
+    print(f'built {total} examples in {seconds:.1f} s: {total / seconds:.2f} examples/s')
   for what, n in sorted(report.COUNTS.items()):
     print(f'{what}: {n}')
   print(f'written to {builder.data_dir}')

@@ -11,8 +11,10 @@ face a PNG: the face crop beside its localisation map overlaid as a heat map.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import pkgutil
 import sys
 
 import cv2
@@ -35,17 +37,30 @@ def with_defaults(saved: dict, defaults: dict) -> dict:
   return out
 
 
+def defaults_of(model_name: str) -> dict:
+  """The defaults of the config file whose model is `model_name` (the base config's if
+  none is): what a workdir written before a key existed gets for that key."""
+  import configs  # pylint: disable=g-import-not-at-top
+  from configs import common  # pylint: disable=g-import-not-at-top
+  for info in pkgutil.iter_modules(configs.__path__):
+    module = importlib.import_module(f'configs.{info.name}')
+    if hasattr(module, 'get_config') and module.get_config().model.name == model_name:
+      return module.get_config().to_dict()
+  return common.get_base_config().to_dict()
+
+
 def load_run(workdir: str, step: int | None = None):
   """(config, model module, predict function) of the newest (or given) checkpoint."""
   import jax  # pylint: disable=g-import-not-at-top
   import ml_collections  # pylint: disable=g-import-not-at-top
-  from configs import common  # pylint: disable=g-import-not-at-top
   from fjax import checkpoint, evaluate, registry, sharding, state  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise UserError(f'{workdir} is not an fjax workdir (no config.json)')
   with open(path) as f:
-    config = ml_collections.ConfigDict(with_defaults(json.load(f), common.get_base_config().to_dict()))
+    saved = json.load(f)
+  config = ml_collections.ConfigDict(with_defaults(
+      saved, defaults_of(saved.get('model', {}).get('name', ''))))
   config.mesh.axes, config.mesh.shape, config.mesh.param_rules = ['data'], [-1], []
   model_lib = registry.model_module(config.model.name)
   model = model_lib.build(config)
