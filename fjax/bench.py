@@ -32,20 +32,27 @@ FLAGS = flags.FLAGS
 
 
 def synthetic_batch(config, batch: int):
+  """Random arrays shaped like a training batch (with AUNet's pair axis when
+  `input.tamper.pairs`): `batch` examples."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   size = config.input.image_size
-  return {'image': rng.standard_normal((batch, size, size, 3), np.float32),
-          'label': rng.integers(0, 2, batch).astype(np.int32),
-          'mask': (rng.random((batch, size, size)) > 0.5).astype(np.float32),
-          'valid': np.ones(batch, np.float32), 'video_hash': np.arange(batch, dtype=np.int32),
-          'method_hash': np.zeros(batch, np.int32),
-          **{k: rng.standard_normal((batch, size, size, input_pipeline.LABEL_CHANNELS[k]),
+  lead = (batch, 2) if config.input.tamper.pairs else (batch,)
+  return {'image': rng.standard_normal((*lead, size, size, 3), np.float32),
+          'label': rng.integers(0, 2, lead).astype(np.int32),
+          'mask': (rng.random((*lead, size, size)) > 0.5).astype(np.float32),
+          'valid': np.ones(lead, np.float32), 'video_hash': np.zeros(lead, np.int32),
+          'method_hash': np.zeros(lead, np.int32),
+          **{k: rng.standard_normal((*lead, size, size, input_pipeline.LABEL_CHANNELS[k]),
                                     np.float32)
              for k in config.input.labels if k in input_pipeline.LABEL_CHANNELS},
-          **({'method_label': rng.integers(0, 5, batch).astype(np.int32)}
+          **({'method_label': rng.integers(0, 5, lead).astype(np.int32)}
              if 'method_label' in config.input.labels else {})}
+
+
+def _images_per_example(config) -> int:
+  return 2 if config.input.tamper.pairs else 1  # AUNet: a real face and its fake
 
 
 def bench(config, steps: int) -> dict:
@@ -75,7 +82,7 @@ def bench(config, steps: int) -> dict:
       'model': config.model.name, 'image_size': config.input.image_size,
       'global_batch': config.batch_size, 'devices': jax.device_count(),
       'platform': jax.devices()[0].platform, 'dtype': config.model.dtype,
-      'images_per_s': round(config.batch_size / per_step, 2),
+      'images_per_s': round(config.batch_size * _images_per_example(config) / per_step, 2),
       'step_s': round(per_step, 4), 'compile_s': round(compile_s, 2),
       'xla_argument_mib': round(mem.argument_size_in_bytes / 2**20, 1) if mem else None,
       'xla_output_mib': round(mem.output_size_in_bytes / 2**20, 1) if mem else None,
@@ -98,7 +105,7 @@ def bench_input(config, steps: int) -> dict:
   return {'dataset': config.dataset.name, 'batch': config.batch_size,
           'image_size': config.input.image_size, 'workers': config.input.workers,
           'batches_per_s': round(1 / per_batch, 2),
-          'images_per_s': round(config.batch_size / per_batch, 1)}
+          'images_per_s': round(config.batch_size * _images_per_example(config) / per_batch, 1)}
 
 
 def bench_llsm(sizes=(7, 14, 21, 28), channels: int = 728, hidden: int = 64,
