@@ -237,9 +237,6 @@ def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
 def tampered_pair(example: dict, config, rng: np.random.Generator) -> dict:
   """A real face (label 0, zero mask) and its image-level tampered fake (label 1, mask
   M_p), with the same photometric jitter and flip, stacked on axis 0."""
-  if int(example['label']) != 0:
-    raise UserError('input.tamper.pairs tampers real faces only: set '
-                    'dataset.train_real_only=True')
   t = config.input.tamper
   real = example['image']
   fake, mask = tamper.tampered_counterpart(real, example['landmarks'], rng, t.partial,
@@ -305,6 +302,9 @@ class EvalTransform(grain.transforms.Map):
 
 
 def train_loader(config, local_batch: int) -> grain.DataLoader:
+  if config.input.tamper.pairs and not config.dataset.train_real_only:
+    raise UserError('input.tamper.pairs tampers real faces only: set '
+                    'dataset.train_real_only=True')
   source = data_source(config, config.dataset.split_train)
   source = with_holdout(config, config.dataset.split_train, source, train=True)
   if config.dataset.train_real_only:

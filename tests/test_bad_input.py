@@ -48,6 +48,13 @@ def test_missing_data_set(tmp_path):
   assert 'unknown data set' in line or 'not built' in line
 
 
+def test_tampered_pairs_need_real_faces_only(data_dir, tmp_path):
+  line = error_line(_main('--config=configs/aunet.py:test',
+                          '--config.dataset.train_real_only=False', f'--workdir={tmp_path}',
+                          data_dir=data_dir))
+  assert 'input.tamper.pairs tampers real faces only' in line
+
+
 def test_workdir_of_another_model(data_dir, trained_workdir, tmp_path):
   workdir = str(tmp_path / 'other')
   shutil.copytree(trained_workdir, workdir)
