@@ -136,3 +136,6 @@ def test_partial_face_mask_removes_au_regions():
   assert 1 <= len(removed) <= 3
   kept_area = (hull > 0) & (ellipses.max(-1) == 0)
   assert mask[kept_area].min() > 0.99
+  # max_removed=0: the whole face mask M_f (table 4's "w/o M_p").
+  full = labels.partial_face_mask(lm, 128, rng, max_removed=0, sigma=1e-3)
+  np.testing.assert_allclose(full, hull, atol=1e-6)
