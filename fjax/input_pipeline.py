@@ -123,11 +123,18 @@ def _metadata(config, split: str):
   return data_source(config, split, decoders=skip)
 
 
+_METHOD_NAMES: dict[tuple[str, str, str], dict[int, str]] = {}
+
+
 def method_names(config, split: str) -> dict[int, str]:
-  """name_hash -> name of every manipulation method in a split (per-method AUC)."""
-  meta = _metadata(config, split)
-  names = {bytes(meta[i]['method']).decode() for i in range(len(meta))}
-  return {int(name_hash(n.encode())): n for n in names}
+  """name_hash -> name of every manipulation method in a split (per-method AUC); read
+  once per data set and split, not at every evaluation."""
+  key = (config.dataset.name, data_dir(config), split)
+  if key not in _METHOD_NAMES:
+    meta = _metadata(config, split)
+    names = {bytes(meta[i]['method']).decode() for i in range(len(meta))}
+    _METHOD_NAMES[key] = {int(name_hash(n.encode())): n for n in names}
+  return _METHOD_NAMES[key]
 
 
 def filtered(config, split: str, source, keep):

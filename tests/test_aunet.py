@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from configs import aunet as aunet_config
+from configs import common
 from fjax import input_pipeline
 from fjax.models import aunet
 from tests.conftest import run_steps
@@ -19,13 +20,6 @@ def _config():
   c.input.image_size = 32  # block11 at 2 x 2: seconds per compile
   c.model.width, c.model.heads = 32, 4
   return c
-
-
-def _set(config, dotted, value):
-  *parents, leaf = dotted.split('.')
-  for p in parents:
-    config = config[p]
-  config[leaf] = value
 
 
 def _np_mixing(fr, ff, m, lam):
@@ -155,7 +149,7 @@ ABLATIONS = {
 def test_ablations_train_a_step(ablation, data_dir):
   config = _config()
   config.model.encoders = 1  # one ART encoder: each switch compiles in seconds
-  _set(config, *ABLATIONS[ablation])
+  common._set(config, *ABLATIONS[ablation])  # pylint: disable=protected-access
   *_, values = run_steps(config, data_dir, 1)
   assert np.isfinite(values[0]['loss'])
   if ablation == 'no_au_specific':

@@ -42,7 +42,7 @@ class AUEmbedding(nn.Module):
 
   @nn.compact
   def __call__(self, f, m_au):
-    b, h, w, c = f.shape
+    _, h, w, c = f.shape
     kernel = self.param('kernel', nn.initializers.lecun_normal(), (3, 3, c, self.features))
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
     # rows[ky, y] = 1 where output rows read input row y through tap ky (SAME padding).
