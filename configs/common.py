@@ -20,6 +20,7 @@ def get_base_config() -> ml_collections.ConfigDict:
       focus_maps=''))  # with mask_source=focus: the output of python -m fjax.focus_maps
   c.input = ml_collections.ConfigDict(dict(
       image_size=64, workers=0, hflip=True, self_blend_prob=0.0, photometric=False,
+      crop_scale=1.0,  # < 1: random square crops of side U(crop_scale, 1) in training
       labels=(), noise_sigma=5.0,  # extra on-the-fly labels: 'noise', 'au_maps'
       corruption='',  # 'kind:level' applied to every image (--mode=robustness sets it)
       mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))

@@ -37,6 +37,7 @@ def get_config(arg=None):
   c.model.depth = 12
   c.model.num_heads = 6
   c.model.patch_size = 16      # ViT-S/16
+  c.model.stem = 'patch'       # patch | conv (a conv stem for training from scratch)
   c.model.tau = 1.0            # Gumbel-softmax temperature
   c.model.alpha = 0.1          # weight of L_fus
   c.optimizer.update(name='adam', lr=1e-4)

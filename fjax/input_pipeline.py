@@ -243,7 +243,7 @@ def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
 
 def tampered_pair(example: dict, config, rng: np.random.Generator) -> dict:
   """A real face (label 0, zero mask) and its image-level tampered fake (label 1, mask
-  M_p), with the same photometric jitter and flip, stacked on axis 0."""
+  M_p), with the same photometric jitter, crop and flip, stacked on axis 0."""
   t = config.input.tamper
   real = example['image']
   fake, mask = tamper.tampered_counterpart(real, example['landmarks'], rng, t.partial,
@@ -258,10 +258,14 @@ def tampered_pair(example: dict, config, rng: np.random.Generator) -> dict:
 
 
 def _at_input_size(image, mask, example, config, rng):
-  """Photometric jitter (training), corruption (robustness), resize to the input size;
-  the label maps are made there from the final image and the scaled landmarks."""
+  """Photometric jitter and a random crop (training), corruption (robustness), resize to
+  the input size; the label maps are made there from the final image and landmarks."""
   if rng is not None and config.input.photometric:
     image = augment.photometric(image, rng)
+  landmarks = example['landmarks']
+  if rng is not None and config.input.crop_scale < 1:
+    image, mask, landmarks = augment.random_crop(image, mask, landmarks, rng,
+                                                 config.input.crop_scale)
   if config.input.corruption:  # robustness evaluation: kind:level, seeded per example
     kind, level = config.input.corruption.split(':')
     image = corruptions.corrupt(image, kind, int(level), np.random.default_rng(
@@ -270,7 +274,7 @@ def _at_input_size(image, mask, example, config, rng):
   scale = size / image.shape[0]
   image = _resize(np.ascontiguousarray(image), size)
   maps = {'mask': _resize(np.ascontiguousarray(mask), size).astype(np.float32),
-          **label_maps(image, example['landmarks'] * scale, config)}
+          **label_maps(image, landmarks * scale, config)}
   return image, maps
 
 

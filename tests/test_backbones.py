@@ -170,3 +170,33 @@ def test_refuses_bad_files(tmp_path):
   with pytest.raises(UserError, match=r'layer1\.0\.conv1\.weight has shape .*unexpected '
                      r'extra\.weight'):
     weights.convert('resnet50', sd)
+
+
+def test_conv_stem_matches_torch_layers():
+  """ViT(stem='conv'): the token grid of a 16 px patch embedding, and the stem equals the
+  same stack written with torch layers (3x3 stride-2 conv, channel LayerNorm, GELU)."""
+  from fjax.models.backbones.vit import ConvStem, ViT  # pylint: disable=g-import-not-at-top
+  images = np.random.default_rng(0).standard_normal((2, 64, 64, 3)).astype(np.float32)
+  vit = ViT(embed_dim=32, depth=1, num_heads=2, patch_size=16, stem='conv', pos_embed='sincos')
+  out = vit.apply(vit.init(jax.random.key(0), images), images)
+  assert out['grid'] == (4, 4) and out['tokens'].shape == (2, 17, 32)
+  stem = ConvStem(16, 32)
+  params = stem.init(jax.random.key(1), images)['params']
+  x = torch.from_numpy(images).permute(0, 3, 1, 2)
+  with torch.no_grad():
+    for i in range(4):
+      p = params[f'conv{i}']
+      conv = torch.nn.Conv2d(x.shape[1], p['kernel'].shape[-1], 3, stride=2, padding=1)
+      conv.weight.copy_(torch.from_numpy(np.asarray(p['kernel'])).permute(3, 2, 0, 1))
+      conv.bias.copy_(torch.from_numpy(np.asarray(p['bias'])))
+      x = conv(x).permute(0, 2, 3, 1)
+      norm = params[f'norm{i}']
+      x = torch.nn.functional.layer_norm(x, x.shape[-1:], torch.from_numpy(np.asarray(
+          norm['scale'])), torch.from_numpy(np.asarray(norm['bias'])), eps=1e-6)
+      x = torch.nn.functional.gelu(x).permute(0, 3, 1, 2)
+    proj = params['proj']
+    x = torch.einsum('bchw,cd->bhwd', x, torch.from_numpy(np.asarray(proj['kernel'][0, 0])))
+    x = x + torch.from_numpy(np.asarray(proj['bias']))
+  np.testing.assert_allclose(stem.apply({'params': params}, images), x.numpy(), atol=1e-4)
+  with pytest.raises(UserError, match='power-of-two'):
+    ConvStem(12, 32).init(jax.random.key(0), images)

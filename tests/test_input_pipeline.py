@@ -8,7 +8,7 @@ import pytest
 from configs import xception
 from fjax import input_pipeline
 from fjax.errors import UserError
-from fjax.preprocess import labels
+from fjax.preprocess import augment, labels
 
 
 def _config(data_dir, **input_kw):
@@ -73,3 +73,28 @@ def test_real_only_training_source(data_dir):
   fakes = [m for m in made if m['label'] == 1]
   assert 8 <= len(fakes) <= 32  # about half self-blended on the fly
   assert all(m['mask'].any() for m in fakes)
+
+
+def test_random_crop_moves_landmarks_and_mask_with_the_image():
+  # Each pixel holds its own coordinates, so a crop's pixel at a shifted landmark must
+  # read the landmark's original position, and the mask must be cut where the image was.
+  size = 200
+  ys, xs = np.mgrid[:size, :size]
+  image = np.stack([xs, ys, np.zeros_like(xs)], -1).astype(np.uint8)
+  mask = (xs % 7 == 0).astype(np.float32)
+  landmarks = np.random.default_rng(0).uniform(0, size - 1, (68, 2)).astype(np.float32)
+  sides = set()
+  for seed in range(10):
+    crop, crop_mask, moved = augment.random_crop(image, mask, landmarks,
+                                                 np.random.default_rng(seed), 0.6)
+    side = crop.shape[0]
+    sides.add(side)
+    assert crop.shape == (side, side, 3) and crop_mask.shape == (side, side)
+    assert 0.6 * size - 1 <= side <= size
+    x0, y0 = int(crop[0, 0, 0]), int(crop[0, 0, 1])
+    np.testing.assert_array_equal(crop_mask, mask[y0:y0 + side, x0:x0 + side])
+    inside = np.all((moved >= 0) & (moved < side), axis=1)
+    pts = np.floor(moved[inside]).astype(int)
+    np.testing.assert_array_equal(crop[pts[:, 1], pts[:, 0], :2],
+                                  np.floor(landmarks[inside]).astype(int))
+  assert len(sides) > 1

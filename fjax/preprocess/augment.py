@@ -23,3 +23,15 @@ def photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if ok:
       x = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
   return np.ascontiguousarray(x)
+
+
+def random_crop(image: np.ndarray, mask: np.ndarray, landmarks: np.ndarray,
+                rng: np.random.Generator, min_scale: float):
+  """A square crop of side U(min_scale, 1) x the face crop's at a uniform position, for
+  the image, its mask and its landmarks (shifted into the crop): the face moves and
+  scales, so a detector cannot memorise the training faces pixel by pixel."""
+  size = image.shape[0]
+  side = int(round(size * rng.uniform(min_scale, 1.0)))
+  y, x = (int(rng.integers(0, size - side + 1)) for _ in range(2))
+  return (image[y:y + side, x:x + side], mask[y:y + side, x:x + side],
+          landmarks - np.float32([x, y]))

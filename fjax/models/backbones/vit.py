@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fjax.errors import UserError
+
 
 def sincos_2d(grid: tuple[int, int], dim: int) -> np.ndarray:
   """Fixed 2-D sin-cos embedding (MAE): half the channels encode the row, half the column;
@@ -108,6 +110,27 @@ class PatchEmbed(nn.Module):
                    padding='VALID', dtype=self.dtype, name='proj')(x)
 
 
+class ConvStem(nn.Module):
+  """Xiao et al. 2021 ("Early convolutions help transformers see better"): log2(p) 3x3
+  stride-2 convs (LayerNorm, GELU), widths D/2^k up to D, then a 1x1 conv to D; the same
+  token grid as a p x p patch embedding. For ViTs trained from scratch on little data."""
+  patch_size: int
+  embed_dim: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    n = int(np.log2(self.patch_size))
+    if 2 ** n != self.patch_size:
+      raise UserError(f'a conv stem needs a power-of-two patch size, not {self.patch_size}')
+    for i in range(n):
+      x = nn.Conv(self.embed_dim // 2 ** (n - 1 - i), (3, 3), strides=2, padding=1,
+                  dtype=self.dtype, name=f'conv{i}')(x)
+      x = nn.gelu(nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name=f'norm{i}')(x),
+                  approximate=False)
+    return nn.Conv(self.embed_dim, (1, 1), dtype=self.dtype, name='proj')(x)
+
+
 class ViT(nn.Module):
   """ViT-S/16 by default; `img_size` fixes the learned position-embedding grid."""
   patch_size: int = 16
@@ -119,12 +142,16 @@ class ViT(nn.Module):
   num_classes: int = 0
   return_blocks: bool = False
   return_attention: bool = False   # the last block's attention weights as `attention`
+  stem: str = 'patch'  # patch (timm's) | conv (ConvStem)
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     del train  # no dropout or BatchNorm
-    x = PatchEmbed(self.patch_size, self.embed_dim, self.dtype, name='patch_embed')(x)
+    stems = {'patch': PatchEmbed, 'conv': ConvStem}
+    if self.stem not in stems:
+      raise UserError(f'ViT stem {self.stem!r}: use patch or conv')
+    x = stems[self.stem](self.patch_size, self.embed_dim, self.dtype, name=f'{self.stem}_embed')(x)
     b, h, w, d = x.shape
     x = x.reshape(b, h * w, d)
     cls = self.param('cls_token', nn.initializers.normal(1e-6), (1, 1, d))
