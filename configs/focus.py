@@ -1,6 +1,7 @@
 """FoCus: weakly supervised forgery cues from RGB + Sobel ViT-S branches (SPEC 1).
 
-Demo (2 CPU cores, from scratch, a narrower and shallower ViT on 112 px faces):
+Demo (2 CPU cores, from scratch, a narrower and shallower ViT on 112 px faces; random
+crops keep it from memorising the ten training people's faces):
   python -m fjax.main --config=configs/focus.py:demo --workdir=/tmp/focus_demo
 Paper (FF++ c23, 224 px, both branches from one converted ImageNet ViT-S/16):
   python -m fjax.weights convert --arch vit_small_patch16_224 --input vit_s.safetensors --output W
@@ -11,9 +12,9 @@ from configs import common
 
 PRESETS = {
     'demo': {
-        'input.image_size': 112, 'batch_size': 16, 'total_steps': 1200, 'eval_every': 600,
+        'input.image_size': 112, 'batch_size': 16, 'total_steps': 3600, 'eval_every': 1800,
         'checkpoint_every': 300, 'optimizer.lr': 5e-4, 'schedule.warmup_steps': 100,
-        **common.SBI_TRAINING,
+        **common.SBI_TRAINING, 'input.crop_scale': 0.7,
         'model.embed_dim': 192, 'model.depth': 4, 'model.num_heads': 3, 'model.d': 16,
     },
     'paper': {
