@@ -313,6 +313,9 @@ class EvalTransform(grain.transforms.Map):
 
 
 def train_loader(config, local_batch: int) -> grain.DataLoader:
+  if not 0 < config.input.crop_scale <= 1:
+    raise UserError(f'input.crop_scale={config.input.crop_scale}: the smallest crop side, '
+                    'a fraction of the face crop in (0, 1]')
   if config.input.tamper.pairs and not config.dataset.train_real_only:
     raise UserError('input.tamper.pairs tampers real faces only: set '
                     'dataset.train_real_only=True')

@@ -55,6 +55,12 @@ def test_tampered_pairs_need_real_faces_only(data_dir, tmp_path):
   assert 'input.tamper.pairs tampers real faces only' in line
 
 
+def test_crop_scale_out_of_range(data_dir, tmp_path):
+  line = error_line(_main(f'--config={TEST_CONFIG}', '--config.input.crop_scale=0',
+                          f'--workdir={tmp_path}', data_dir=data_dir))
+  assert 'input.crop_scale=0' in line
+
+
 def test_workdir_of_another_model(data_dir, trained_workdir, tmp_path):
   workdir = str(tmp_path / 'other')
   shutil.copytree(trained_workdir, workdir)
