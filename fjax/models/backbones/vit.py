@@ -151,7 +151,8 @@ class ViT(nn.Module):
     stems = {'patch': PatchEmbed, 'conv': ConvStem}
     if self.stem not in stems:
       raise UserError(f'ViT stem {self.stem!r}: use patch or conv')
-    x = stems[self.stem](self.patch_size, self.embed_dim, self.dtype, name=f'{self.stem}_embed')(x)
+    x = stems[self.stem](self.patch_size, self.embed_dim, self.dtype,
+                         name=f'{self.stem}_embed')(x)
     b, h, w, d = x.shape
     x = x.reshape(b, h * w, d)
     cls = self.param('cls_token', nn.initializers.normal(1e-6), (1, 1, d))
