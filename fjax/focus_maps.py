@@ -9,7 +9,9 @@ OUT/<split>.array_record holds one PNG per example, in the split's order: a_fus 
 bilinearly resized to the data set's crop size, zeros for real faces as the paper does;
 with --unlabeled every face gets eq. 9's fake-class map (labels unknown). OUT/info.json
 names the run, the data set and the grid. The command prints, per split, how the maps of
-the fakes overlap the data set's own masks: pixel AUC and IoU at 0.5.
+the fakes overlap the data set's own masks: pixel AUC and IoU at 0.5, next to the same
+figures for the real-face prior (the mean map of the split's real faces, given to every
+fake): maps that beat only chance but not their prior mark where faces are, not forgeries.
 """
 from __future__ import annotations
 
@@ -31,10 +33,30 @@ def _png(m: np.ndarray) -> bytes:
   return buf.tobytes()
 
 
+def overlap_report(maps: np.ndarray, masks: np.ndarray, real_prior=None) -> dict:
+  """How the fakes' maps [N, H, W] overlap their true masks [N, H, W] (bool): pixel AUC,
+  IoU at 0.5 and the all-fake map's IoU; with `real_prior` (the mean map of the split's
+  real faces) the same for that map given to every fake. A map that only marks where
+  faces usually are scores as well as its real-face prior."""
+  from fjax import metrics  # pylint: disable=g-import-not-at-top
+
+  def overlap(m):
+    cm = metrics.confusion(m, masks)
+    return metrics.auc(masks.ravel(), m.ravel()), metrics.pixel_metrics(cm)['iou'], cm
+
+  auc, iou, cm = overlap(maps)
+  report = {'fakes': len(maps), 'pixel_auc': auc, 'iou_at_0.5': iou,
+            'iou_all_fake': metrics.trivial_baselines(cm)['iou_all_fake']}
+  if real_prior is not None:
+    prior_auc, prior_iou, _ = overlap(np.broadcast_to(real_prior, maps.shape))
+    report.update(pixel_auc_real_prior=prior_auc, iou_real_prior=prior_iou)
+  return report
+
+
 def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False,
            batch_size: int = 32) -> dict:
   from array_record.python import array_record_module  # pylint: disable=g-import-not-at-top
-  from fjax import input_pipeline, metrics, predict  # pylint: disable=g-import-not-at-top
+  from fjax import input_pipeline, predict  # pylint: disable=g-import-not-at-top
   config, forward = predict.load_run(workdir)
   if config.model.name != 'focus':
     raise UserError(f'{workdir} holds a {config.model.name!r} run, not a FoCus one')
@@ -49,7 +71,7 @@ def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False
     crop = input_pipeline.data_source(config, split)[0]['image'].shape[0]
     writer = array_record_module.ArrayRecordWriter(os.path.join(tmp, f'{split}.array_record'),
                                                    'group_size:1')
-    scores, truths = [], []
+    fakes, masks, real_sum, reals = [], [], 0.0, 0
     for batch in input_pipeline.eval_batches(config, split, batch_size)[2]:  # in order
       grids = np.asarray(forward.panels(batch['image'], batch['mask'])[key])
       for grid, label, valid, mask in zip(grids, batch['label'], batch['valid'],
@@ -57,20 +79,19 @@ def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False
         if not valid:
           continue
         full = cv2.resize(grid.astype(np.float32), (crop, crop), interpolation=cv2.INTER_LINEAR)
-        if not unlabeled and label == 0:
-          full = np.zeros_like(full)  # real faces: zero maps
-        writer.write(_png(full))
+        at_mask = cv2.resize(full, mask.shape[::-1], interpolation=cv2.INTER_AREA)
         if label == 1:
-          scores.append(cv2.resize(full, mask.shape[::-1], interpolation=cv2.INTER_AREA).ravel())
-          truths.append(mask.ravel() > 0.5)
+          fakes.append(at_mask)
+          masks.append(mask > 0.5)
+        else:
+          real_sum, reals = real_sum + at_mask, reals + 1
+          if not unlabeled:
+            full = np.zeros_like(full)  # real faces: zero maps
+        writer.write(_png(full))
     writer.close()
-    if scores:
-      s, t = np.concatenate(scores), np.concatenate(truths)
-      cm = np.array([[np.sum(~t & (s <= 0.5)), np.sum(~t & (s > 0.5))],
-                     [np.sum(t & (s <= 0.5)), np.sum(t & (s > 0.5))]])
-      report[split] = {'fakes': len(scores), 'pixel_auc': metrics.auc(t, s),
-                       'iou_at_0.5': metrics.pixel_metrics(cm)['iou'],
-                       'iou_all_fake': metrics.trivial_baselines(cm)['iou_all_fake']}
+    if fakes:
+      report[split] = overlap_report(np.stack(fakes), np.stack(masks),
+                                     real_sum / reals if reals else None)
   with open(os.path.join(tmp, 'info.json'), 'w') as f:
     json.dump({'workdir': os.path.abspath(workdir), 'dataset': config.dataset.name,
                'splits': splits, 'map': 'a_fus_fake (eq. 9)' if unlabeled else 'a_fus (eq. 5)',
@@ -94,7 +115,9 @@ def main(argv=None):
     fail(str(e))
   for split, r in report.items():
     print(f'{split}: {r["fakes"]} fakes, pixel AUC {r["pixel_auc"]:.3f}, IoU@0.5 '
-          f'{r["iou_at_0.5"]:.3f} (all-fake map {r["iou_all_fake"]:.3f})')
+          f'{r["iou_at_0.5"]:.3f} (all-fake map {r["iou_all_fake"]:.3f})' + (
+              f'; real-face prior: pixel AUC {r["pixel_auc_real_prior"]:.3f}, IoU@0.5 '
+              f'{r["iou_real_prior"]:.3f}' if 'pixel_auc_real_prior' in r else ''))
   print(f'maps -> {args.output}')
 
 

@@ -8,8 +8,10 @@ import cv2
 import grain
 import numpy as np
 import tensorflow_datasets as tfds
+from sklearn.metrics import roc_auc_score
 
 import data_builders.demo_forgeries  # noqa: F401  (registers the builder)
+from fjax.focus_maps import overlap_report
 from tests.conftest import TEST_CONFIG, error_line, read_metrics, run_cli
 
 
@@ -18,7 +20,7 @@ def test_export_and_train_on_focus_maps(data_dir, trained_workdir, tmp_path):
   run_cli('fjax.main', '--config=configs/focus.py:test', f'--workdir={run}', data_dir=data_dir)
   maps = str(tmp_path / 'maps')
   proc = run_cli('fjax.focus_maps', f'--workdir={run}', f'--output={maps}', data_dir=data_dir)
-  assert 'pixel AUC' in proc.stdout and 'IoU@0.5' in proc.stdout
+  assert 'pixel AUC' in proc.stdout and 'real-face prior' in proc.stdout
   with open(os.path.join(maps, 'info.json')) as f:
     info = json.load(f)
   assert info['map'] == 'a_fus (eq. 5)' and 0 <= info['report']['test']['pixel_auc'] <= 1
@@ -44,3 +46,25 @@ def test_export_and_train_on_focus_maps(data_dir, trained_workdir, tmp_path):
   line = error_line(run_cli('fjax.focus_maps', f'--workdir={trained_workdir}',
                             f'--output={tmp_path / "x"}', data_dir=data_dir, check=False))
   assert 'not a FoCus one' in line
+
+
+def _iou(pred, truth):
+  inter = sum(bool(p) and bool(t) for p, t in zip(pred, truth))
+  return inter / sum(bool(p) or bool(t) for p, t in zip(pred, truth))
+
+
+def test_overlap_report_against_sklearn_and_loops():
+  rng = np.random.default_rng(0)
+  masks = np.zeros((5, 8, 8), bool)
+  masks[:, 2:6, 3:7] = True
+  maps = np.clip(0.3 * masks + rng.uniform(0, 0.7, masks.shape), 0, 1)
+  prior = np.tile(np.linspace(0, 1, 8), (8, 1))  # high on the right: overlaps the masks
+  r = overlap_report(maps, masks, prior)
+  t = masks.ravel()
+  assert np.isclose(r['pixel_auc'], roc_auc_score(t, maps.ravel()))
+  assert np.isclose(r['iou_at_0.5'], _iou(maps.ravel() > 0.5, t))
+  assert np.isclose(r['iou_all_fake'], t.mean())
+  tiled = np.broadcast_to(prior, maps.shape).ravel()
+  assert np.isclose(r['pixel_auc_real_prior'], roc_auc_score(t, tiled))
+  assert np.isclose(r['iou_real_prior'], _iou(tiled > 0.5, t))
+  assert 'pixel_auc_real_prior' not in overlap_report(maps, masks)
