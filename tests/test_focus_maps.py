@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 from sklearn.metrics import roc_auc_score
 
 import data_builders.demo_forgeries  # noqa: F401  (registers the builder)
-from fjax.focus_maps import overlap_report
+from fjax.focus_maps import Overlap
 from tests.conftest import TEST_CONFIG, error_line, read_metrics, run_cli
 
 
@@ -53,18 +53,29 @@ def _iou(pred, truth):
   return inter / sum(bool(p) or bool(t) for p, t in zip(pred, truth))
 
 
-def test_overlap_report_against_sklearn_and_loops():
+def test_overlap_against_sklearn_and_loops():
   rng = np.random.default_rng(0)
   masks = np.zeros((5, 8, 8), bool)
   masks[:, 2:6, 3:7] = True
+  masks[0, 0, 0] = True
   maps = np.clip(0.3 * masks + rng.uniform(0, 0.7, masks.shape), 0, 1)
-  prior = np.tile(np.linspace(0, 1, 8), (8, 1))  # high on the right: overlaps the masks
-  r = overlap_report(maps, masks, prior)
+  maps[1, :4] = 0.5  # ties
+  reals = rng.uniform(0, 1, (3, 8, 8))
+  overlap = Overlap()
+  for m, t in zip(maps, masks):
+    overlap.add_fake(m, t)
+  for m in reals:
+    overlap.add_real(m)
+  r = overlap.report()
+  stored = np.round(maps * 255) / 255  # the 8-bit maps the export writes
   t = masks.ravel()
-  assert np.isclose(r['pixel_auc'], roc_auc_score(t, maps.ravel()))
-  assert np.isclose(r['iou_at_0.5'], _iou(maps.ravel() > 0.5, t))
+  assert r['fakes'] == 5
+  assert np.isclose(r['pixel_auc'], roc_auc_score(t, stored.ravel()))
+  assert np.isclose(r['iou_at_0.5'], _iou(stored.ravel() > 0.5, t))
   assert np.isclose(r['iou_all_fake'], t.mean())
-  tiled = np.broadcast_to(prior, maps.shape).ravel()
-  assert np.isclose(r['pixel_auc_real_prior'], roc_auc_score(t, tiled))
-  assert np.isclose(r['iou_real_prior'], _iou(tiled > 0.5, t))
-  assert 'pixel_auc_real_prior' not in overlap_report(maps, masks)
+  prior = np.broadcast_to(np.round(reals.mean(0) * 255) / 255, maps.shape).ravel()
+  assert np.isclose(r['pixel_auc_real_prior'], roc_auc_score(t, prior))
+  assert np.isclose(r['iou_real_prior'], _iou(prior > 0.5, t))
+  only_fakes = Overlap()
+  only_fakes.add_fake(maps[0], masks[0])
+  assert 'pixel_auc_real_prior' not in only_fakes.report()
