@@ -3,11 +3,12 @@ face of a data set, stored next to it so that any model trains with
 `--config.dataset.mask_source=focus --config.dataset.focus_maps=OUT`.
 
   python -m fjax.focus_maps --workdir=FOCUS_RUN --output=OUT [--splits=train,validation,test]
-      [--unlabeled]
+      [--unlabeled | --map=a_rgb|a_aux]
 
 OUT/<split>.array_record holds one PNG per example, in the split's order: a_fus (eq. 5)
 bilinearly resized to the data set's crop size, zeros for real faces as the paper does;
-with --unlabeled every face gets eq. 9's fake-class map (labels unknown). OUT/info.json
+with --unlabeled every face gets eq. 9's fake-class map (labels unknown); --map=a_rgb or
+a_aux exports one branch's CAR map (eq. 4) instead, to see which branch localises. OUT/info.json
 names the run, the data set and the grid. The command prints, per split, how the maps of
 the fakes overlap the data set's own masks: pixel AUC and IoU at 0.5, next to the same
 figures for the real-face prior (the mean map of the split's real faces, given to every
@@ -81,10 +82,15 @@ class Overlap:
     return out
 
 
+MAPS = {'a_fus': 'a_fus (eq. 5)', 'a_rgb': 'a_rgb (eq. 4)', 'a_aux': 'a_aux (eq. 4)'}
+
+
 def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False,
-           batch_size: int = 32) -> dict:
+           batch_size: int = 32, map_name: str = 'a_fus') -> dict:
   from array_record.python import array_record_module  # pylint: disable=g-import-not-at-top
   from fjax import input_pipeline, predict  # pylint: disable=g-import-not-at-top
+  if unlabeled and map_name != 'a_fus':
+    raise UserError('--unlabeled exports the fused fake-class map (eq. 9); leave out --map')
   config, forward = predict.load_run(workdir)
   if config.model.name != 'focus':
     raise UserError(f'{workdir} holds a {config.model.name!r} run, not a FoCus one')
@@ -94,7 +100,7 @@ def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False
   report = {}
   tmp = output + '.incomplete'
   os.makedirs(tmp, exist_ok=True)
-  key = 'a_fus_fake' if unlabeled else 'a_fus'
+  key = 'a_fus_fake' if unlabeled else map_name
   for split in splits:
     crop = input_pipeline.data_source(config, split)[0]['image'].shape[0]
     writer = array_record_module.ArrayRecordWriter(os.path.join(tmp, f'{split}.array_record'),
@@ -120,7 +126,7 @@ def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False
       report[split] = overlap.report()
   with open(os.path.join(tmp, 'info.json'), 'w') as f:
     json.dump({'workdir': os.path.abspath(workdir), 'dataset': config.dataset.name,
-               'splits': splits, 'map': 'a_fus_fake (eq. 9)' if unlabeled else 'a_fus (eq. 5)',
+               'splits': splits, 'map': 'a_fus_fake (eq. 9)' if unlabeled else MAPS[map_name],
                'report': report}, f, indent=2)
   os.rename(tmp, output)  # complete: never a half-written map set under the final name
   return report
@@ -133,10 +139,13 @@ def main(argv=None):
   parser.add_argument('--output', required=True)
   parser.add_argument('--splits', default='train,validation,test')
   parser.add_argument('--unlabeled', action='store_true', help="eq. 9's map for every face")
+  parser.add_argument('--map', default='a_fus', choices=sorted(MAPS),
+                      help="the fused map (default) or one branch's CAR map")
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.ERROR)
   try:
-    report = export(args.workdir, args.output, args.splits.split(','), args.unlabeled)
+    report = export(args.workdir, args.output, args.splits.split(','), args.unlabeled,
+                    map_name=args.map)
   except UserError as e:
     fail(str(e))
   for split, r in report.items():

@@ -46,6 +46,15 @@ def test_export_and_train_on_focus_maps(data_dir, trained_workdir, tmp_path):
   line = error_line(run_cli('fjax.focus_maps', f'--workdir={trained_workdir}',
                             f'--output={tmp_path / "x"}', data_dir=data_dir, check=False))
   assert 'not a FoCus one' in line
+  line = error_line(run_cli('fjax.focus_maps', f'--workdir={run}', f'--output={tmp_path / "y"}',
+                            '--unlabeled', '--map=a_rgb', data_dir=data_dir, check=False))
+  assert 'leave out --map' in line and not os.path.exists(tmp_path / 'y.incomplete')
+  # One branch's CAR map (eq. 4) instead of the fused one.
+  rgb = str(tmp_path / 'rgb_maps')
+  run_cli('fjax.focus_maps', f'--workdir={run}', f'--output={rgb}', '--splits=test',
+          '--map=a_rgb', data_dir=data_dir)
+  with open(os.path.join(rgb, 'info.json')) as f:
+    assert json.load(f)['map'] == 'a_rgb (eq. 4)'
 
 
 def _iou(pred, truth):

@@ -147,9 +147,10 @@ def score(outputs):
 
 
 def panels(outputs, masks):
-  """The fused CAR maps (eq. 5) and eq. 9's fake-class map, for predict and map export."""
+  """The fused CAR maps (eq. 5), eq. 9's fake-class map and each branch's CAR map
+  (eq. 4), for predict and map export."""
   del masks
-  return {'a_fus': outputs['a_fus'], 'a_fus_fake': outputs['a_fus_fake']}
+  return {k: outputs[k] for k in ('a_fus', 'a_fus_fake', 'a_rgb', 'a_aux')}
 
 
 def localization(outputs):
