@@ -8,8 +8,8 @@ face of a data set, stored next to it so that any model trains with
 OUT/<split>.array_record holds one PNG per example, in the split's order: a_fus (eq. 5)
 bilinearly resized to the data set's crop size, zeros for real faces as the paper does;
 with --unlabeled every face gets eq. 9's fake-class map (labels unknown); --map=a_rgb or
-a_aux exports one branch's CAR map (eq. 4) instead, to see which branch localises. OUT/info.json
-names the run, the data set and the grid. The command prints, per split, how the maps of
+a_aux exports one branch's CAR map (eq. 4) instead, to see which branch localises.
+OUT/info.json names the run, the data set and the grid. The command prints, per split, how the maps of
 the fakes overlap the data set's own masks: pixel AUC and IoU at 0.5, next to the same
 figures for the real-face prior (the mean map of the split's real faces, given to every
 fake): maps that beat only chance but not their prior mark where faces are, not forgeries.
@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from absl import logging
 
+from fjax import metrics
 from fjax.errors import UserError, fail
 
 
@@ -39,16 +40,11 @@ def _levels(m: np.ndarray) -> np.ndarray:
   return np.round(np.clip(m, 0, 1) * 255).astype(np.int64)
 
 
-def _hist_overlap(hist: np.ndarray) -> tuple[float, float]:
-  """Pixel AUC (ties count half) and IoU at 0.5 from [non-mask, mask] pixel counts per
-  grey level [2, 256]."""
-  neg, pos = hist
-  if not pos.sum() or not neg.sum():
-    return float('nan'), float('nan')
-  below = np.cumsum(neg) - neg                     # negatives strictly below each level
-  auc = float((pos * (below + 0.5 * neg)).sum() / (pos.sum() * neg.sum()))
-  tp, fp, fn = pos[128:].sum(), neg[128:].sum(), pos[:128].sum()  # level >= 128: > 0.5
-  return auc, float(tp / (tp + fp + fn))
+def _hist_overlap(hist: np.ndarray) -> tuple[float, np.ndarray]:
+  """Pixel AUC and the 2x2 confusion matrix at 0.5 (grey level >= 128) from
+  [non-mask, mask] pixel counts per grey level [2, 256]."""
+  cm = np.stack([hist[:, :128].sum(1), hist[:, 128:].sum(1)], 1)  # [true, predicted]
+  return metrics.auc_from_counts(*hist), cm
 
 
 class Overlap:
@@ -71,14 +67,15 @@ class Overlap:
     self.real_sum, self.reals = self.real_sum + m, self.reals + 1
 
   def report(self) -> dict:
-    auc, iou = _hist_overlap(self.hist)
-    out = {'fakes': self.fakes, 'pixel_auc': auc, 'iou_at_0.5': iou,
-           'iou_all_fake': float(self.hist[1].sum() / self.hist.sum())}
+    auc, cm = _hist_overlap(self.hist)
+    out = {'fakes': self.fakes, 'pixel_auc': auc,
+           'iou_at_0.5': metrics.pixel_metrics(cm)['iou'],
+           'iou_all_fake': metrics.trivial_baselines(cm)['iou_all_fake']}
     if self.reals:
       q = _levels(self.real_sum / self.reals).ravel()
       w = np.stack([self.fakes - self.covered.ravel(), self.covered.ravel()])
-      prior = np.stack([np.bincount(q, weights=x, minlength=256) for x in w])
-      out['pixel_auc_real_prior'], out['iou_real_prior'] = _hist_overlap(prior)
+      auc, cm = _hist_overlap(np.stack([np.bincount(q, weights=x, minlength=256) for x in w]))
+      out.update(pixel_auc_real_prior=auc, iou_real_prior=metrics.pixel_metrics(cm)['iou'])
     return out
 
 
@@ -149,10 +146,12 @@ def main(argv=None):
   except UserError as e:
     fail(str(e))
   for split, r in report.items():
-    print(f'{split}: {r["fakes"]} fakes, pixel AUC {r["pixel_auc"]:.3f}, IoU@0.5 '
-          f'{r["iou_at_0.5"]:.3f} (all-fake map {r["iou_all_fake"]:.3f})' + (
-              f'; real-face prior: pixel AUC {r["pixel_auc_real_prior"]:.3f}, IoU@0.5 '
-              f'{r["iou_real_prior"]:.3f}' if 'pixel_auc_real_prior' in r else ''))
+    line = (f'{split}: {r["fakes"]} fakes, pixel AUC {r["pixel_auc"]:.3f}, IoU@0.5 '
+            f'{r["iou_at_0.5"]:.3f} (all-fake map {r["iou_all_fake"]:.3f})')
+    if 'pixel_auc_real_prior' in r:
+      line += (f'; real-face prior: pixel AUC {r["pixel_auc_real_prior"]:.3f}, '
+               f'IoU@0.5 {r["iou_real_prior"]:.3f}')
+    print(line)
   print(f'maps -> {args.output}')
 
 

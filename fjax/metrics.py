@@ -28,6 +28,16 @@ def auc(labels, scores) -> float:
   return float(np.trapezoid(tpr, fpr))
 
 
+def auc_from_counts(neg, pos) -> float:
+  """AUC from the number of negatives and positives at each of a set of ordered score
+  levels (ties count half, as `auc`): exact for quantised scores, in constant memory."""
+  neg, pos = np.asarray(neg, np.float64), np.asarray(pos, np.float64)
+  if not pos.sum() or not neg.sum():
+    return float('nan')
+  below = np.cumsum(neg) - neg                     # negatives strictly below each level
+  return float((pos * (below + 0.5 * neg)).sum() / (pos.sum() * neg.sum()))
+
+
 def eer(labels, scores) -> float:
   """Equal error rate: where FPR = 1 - TPR on the ROC polyline (linear interpolation)."""
   labels, scores = np.asarray(labels, bool), np.asarray(scores, np.float64)

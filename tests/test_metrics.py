@@ -116,3 +116,13 @@ def test_per_method_auc_matches_sklearn_on_each_subset():
   for m in ('face_swap', 'self_blend'):
     keep = (methods == 'real') | (methods == m)
     assert got[f'auc_{m}'] == pytest.approx(skm.roc_auc_score(labels[keep], scores[keep]))
+
+
+def test_auc_from_counts_matches_sklearn_on_quantised_scores():
+  rng = np.random.default_rng(3)
+  labels = rng.random(500) < 0.3
+  levels = rng.integers(0, 12, 500) + 3 * labels  # ties at every level
+  neg = np.bincount(levels[~labels], minlength=15)
+  pos = np.bincount(levels[labels], minlength=15)
+  assert np.isclose(metrics.auc_from_counts(neg, pos), skm.roc_auc_score(labels, levels))
+  assert np.isnan(metrics.auc_from_counts(neg, np.zeros(15)))
