@@ -9,8 +9,8 @@ OUT/<split>.array_record holds one PNG per example, in the split's order: a_fus 
 bilinearly resized to the data set's crop size, zeros for real faces as the paper does;
 with --unlabeled every face gets eq. 9's fake-class map (labels unknown); --map=a_rgb or
 a_aux exports one branch's CAR map (eq. 4) instead, to see which branch localises.
-OUT/info.json names the run, the data set and the grid. The command prints, per split, how the maps of
-the fakes overlap the data set's own masks: pixel AUC and IoU at 0.5, next to the same
+OUT/info.json names the run, the data set and the grid. The command prints, per split,
+how the maps of the fakes overlap the data set's own masks: pixel AUC and IoU at 0.5, next to the same
 figures for the real-face prior (the mean map of the split's real faces, given to every
 fake): maps that beat only chance but not their prior mark where faces are, not forgeries.
 """
