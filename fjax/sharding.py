@@ -26,14 +26,20 @@ def initialize_distributed() -> None:
   explicitly (GPU clusters, loopback tests); FJAX_DISTRIBUTED=1 lets JAX discover them
   (Cloud TPU pods, SLURM).
   """
-  if os.environ.get('FJAX_COORDINATOR'):
-    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  explicit = bool(os.environ.get('FJAX_COORDINATOR'))
+  if not explicit and os.environ.get('FJAX_DISTRIBUTED') != '1':
+    return
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # CPU processes only
+  if explicit:
     jax.distributed.initialize(
         coordinator_address=os.environ['FJAX_COORDINATOR'],
         num_processes=int(os.environ['FJAX_NUM_PROCESSES']),
         process_id=int(os.environ['FJAX_PROCESS_ID']))
-  elif os.environ.get('FJAX_DISTRIBUTED') == '1':
-    jax.distributed.initialize()
+  else:  # SLURM: one process per GPU (SLURM_LOCALID picks it); TPU VMs: one per host
+    try:
+      jax.distributed.initialize()
+    except ValueError as e:  # no cluster found in the environment
+      raise UserError(f'FJAX_DISTRIBUTED=1 but JAX finds no TPU pod or SLURM job: {e}')
 
 
 def make_mesh(config) -> Mesh:
