@@ -5,8 +5,9 @@
 
 Faces are detected and cropped as the data builders crop them (dlib, square box x1.3).
 Writes OUT/predictions.jsonl, one row per face (path, frame, face index, box, fake
-probability, overlay file) or per frame without a face (status "no face"), and for every
-face a PNG: the face crop beside its localisation map overlaid as a heat map.
+probability, overlay file) or per frame without a face (status "no face"), OUT/inputs.jsonl,
+one row per input (the mean fake probability of its faces: a video's video-level score),
+and for every face a PNG: the face crop beside its localisation map overlaid as a heat map.
 """
 from __future__ import annotations
 
@@ -116,36 +117,58 @@ def overlay(face_rgb: np.ndarray, heat: np.ndarray) -> np.ndarray:
   return np.concatenate([face_rgb, blend], axis=1)
 
 
-def predict(workdir: str, inputs: list[str], output: str, num_frames: int = 8) -> list[dict]:
+def batched(fn, x: np.ndarray, size: int):
+  """fn over x in chunks of exactly `size` rows (the last padded with copies of the first
+  row), concatenated and cut back to len(x): one compiled shape for any number of faces."""
+  outs = []
+  for start in range(0, len(x), size):
+    chunk = x[start:start + size]
+    pad = np.repeat(chunk[:1], size - len(chunk), axis=0)
+    outs.append([np.asarray(o)[:len(chunk)] for o in fn(np.concatenate([chunk, pad]))])
+  return [np.concatenate(parts) for parts in zip(*outs)]
+
+
+def predict(workdir: str, inputs: list[str], output: str, num_frames: int = 8,
+            batch_size: int = 16) -> tuple[list[dict], list[dict]]:
+  """Per-face rows (predictions.jsonl) and per-input rows (inputs.jsonl: the mean fake
+  probability over every face found, the video-level score for a video)."""
   from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
   from fjax.preprocess import faces  # pylint: disable=g-import-not-at-top
   all_frames = [(path, frames_of(path, num_frames)) for path in inputs]  # validate first
   config, forward = load_run(workdir)
   size = config.input.image_size
   os.makedirs(output, exist_ok=True)
-  rows = []
+  rows, per_input = [], []
   for path, frames in all_frames:
     stem = os.path.splitext(os.path.basename(path))[0]
+    found = []  # (row index, frame, box)
     for frame_index, frame in frames:
-      found = faces.detect_faces(frame)
-      if not found:
+      boxes = [faces.square_box(f.box) for f in faces.detect_faces(frame)]
+      if not boxes:
         rows.append({'path': path, 'frame': frame_index, 'face': None, 'box': None,
                      'fake_probability': None, 'status': 'no face'})
-        continue
-      boxes = [faces.square_box(f.box) for f in found]
-      batch = np.stack([input_pipeline.normalize(faces.crop(frame, b, size), config)
-                        for b in boxes])
-      scores, maps = map(np.asarray, forward(batch))
-      for k, (box, prob, heat) in enumerate(zip(boxes, scores, maps)):
-        name = f'{stem}_f{frame_index:05d}_face{k}.png'
-        picture = overlay(faces.crop(frame, box, OVERLAY_SIZE), heat)
-        cv2.imwrite(os.path.join(output, name), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+      for k, box in enumerate(boxes):
         rows.append({'path': path, 'frame': frame_index, 'face': k,
                      'box': [round(float(v), 1) for v in box],
-                     'fake_probability': float(prob), 'overlay': name, 'status': 'ok'})
-  with open(os.path.join(output, 'predictions.jsonl'), 'w') as f:
-    f.writelines(json.dumps(r) + '\n' for r in rows)
-  return rows
+                     'overlay': f'{stem}_f{frame_index:05d}_face{k}.png', 'status': 'ok'})
+        found.append((len(rows) - 1, frame, box))
+    probs = []
+    if found:
+      crops = np.stack([input_pipeline.normalize(faces.crop(frame, box, size), config)
+                        for _, frame, box in found])
+      scores, maps = batched(forward, crops, batch_size)
+      for (row, frame, box), prob, heat_map in zip(found, scores, maps):
+        picture = overlay(faces.crop(frame, box, OVERLAY_SIZE), heat_map)
+        cv2.imwrite(os.path.join(output, rows[row]['overlay']),
+                    cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+        rows[row]['fake_probability'] = float(prob)
+        probs.append(float(prob))
+    per_input.append({'path': path, 'frames': len(frames), 'faces': len(found),
+                      'fake_probability': float(np.mean(probs)) if probs else None})
+  for name, table in (('predictions.jsonl', rows), ('inputs.jsonl', per_input)):
+    with open(os.path.join(output, name), 'w') as f:
+      f.writelines(json.dumps(r) + '\n' for r in table)
+  return rows, per_input
 
 
 def heat(m: np.ndarray, size: int = OVERLAY_SIZE) -> np.ndarray:
@@ -192,18 +215,27 @@ def main(argv=None):
   parser.add_argument('--limit', type=int, default=16, help='faces of --split to draw')
   parser.add_argument('--output', required=True)
   parser.add_argument('--frames', type=int, default=8, help='frames sampled per video')
+  parser.add_argument('--batch_size', type=int, default=16, help='faces per forward pass')
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.ERROR)
   if bool(args.input) == bool(args.split):
     fail('give either --input PATH... or --split NAME')
+  for name in ('frames', 'batch_size', 'limit'):
+    if getattr(args, name) < 1:
+      fail(f'--{name} must be at least 1, not {getattr(args, name)}')
   try:
     if args.split:
       rows = predict_split(args.workdir, args.split, args.output, args.limit)
       print(f'{len(rows)} faces of split {args.split} -> {args.output}')
       return
-    rows = predict(args.workdir, args.input, args.output, args.frames)
+    rows, per_input = predict(args.workdir, args.input, args.output, args.frames,
+                              args.batch_size)
   except UserError as e:
     fail(str(e))
+  for r in per_input:
+    score = 'no face' if r['fake_probability'] is None else (
+        f'fake probability {r["fake_probability"]:.4f} (mean of {r["faces"]} faces)')
+    print(f'{r["path"]}: {score}')
   faces_found = sum(r['status'] == 'ok' for r in rows)
   print(f'{faces_found} faces in {len(rows)} rows -> {args.output}/predictions.jsonl')
 

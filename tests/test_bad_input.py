@@ -126,6 +126,9 @@ def test_predict_rejects_non_images(trained_workdir, tmp_path):
     proc = run_cli('fjax.predict', f'--workdir={trained_workdir}', '--input', str(path),
                    '--output', str(tmp_path / 'out'), check=False)
     assert words in error_line(proc)
+  proc = run_cli('fjax.predict', f'--workdir={trained_workdir}', '--input', str(text),
+                 '--output', str(tmp_path / 'out'), '--batch_size', '0', check=False)
+  assert error_line(proc) == 'error: --batch_size must be at least 1, not 0'
 
 
 def test_predict_records_frames_without_a_face(trained_workdir, tmp_path):
@@ -135,3 +138,6 @@ def test_predict_records_frames_without_a_face(trained_workdir, tmp_path):
   rows = [json.loads(l) for l in open(out / 'predictions.jsonl')]
   assert rows and all(r['status'] == 'no face' and r['fake_probability'] is None
                       for r in rows)
+  per_input = [json.loads(l) for l in open(out / 'inputs.jsonl')]
+  assert per_input == [{'path': media.feat_data('no_face.mp4'), 'frames': len(rows), 'faces': 0,
+                        'fake_probability': None}]

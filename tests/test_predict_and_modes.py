@@ -7,6 +7,7 @@ import numpy as np
 
 from conftest import TEST_CONFIG, read_metrics, run_cli
 from data_builders.demo_forgeries import media
+from fjax.predict import batched
 
 
 def test_training_writes_all_outputs(trained_workdir):
@@ -42,9 +43,9 @@ def test_summary_mode(tmp_path):
 
 def test_predict_image_and_video(trained_workdir, tmp_path):
   out = tmp_path / 'out'
-  run_cli('fjax.predict', f'--workdir={trained_workdir}', '--input',
-          media.insightface_image('t1.jpg'), media.feat_data('single_face.mp4'),
-          '--output', str(out), '--frames', '2')
+  proc = run_cli('fjax.predict', f'--workdir={trained_workdir}', '--input',
+                 media.insightface_image('t1.jpg'), media.feat_data('single_face.mp4'),
+                 '--output', str(out), '--frames', '2', '--batch_size', '4')
   rows = [json.loads(l) for l in open(out / 'predictions.jsonl')]
   photo = [r for r in rows if r['path'].endswith('t1.jpg')]
   video = [r for r in rows if r['path'].endswith('.mp4')]
@@ -54,6 +55,27 @@ def test_predict_image_and_video(trained_workdir, tmp_path):
     picture = cv2.imread(str(out / r['overlay']))
     assert picture.shape == (256, 512, 3)
     assert not np.array_equal(picture[:, :256], picture[:, 256:])  # the map is drawn
+  # Per input: the mean over its faces (6 faces in batches of 4: one padded batch).
+  per_input = [json.loads(l) for l in open(out / 'inputs.jsonl')]
+  assert [(r['frames'], r['faces']) for r in per_input] == [(1, 6), (2, len(video))]
+  for r, faces in zip(per_input, (photo, video)):
+    np.testing.assert_allclose(r['fake_probability'],
+                               np.mean([f['fake_probability'] for f in faces]), rtol=1e-6)
+    assert f"{r['path']}: fake probability {r['fake_probability']:.4f}" in proc.stdout
+
+
+def test_batched_pads_to_one_shape_and_matches_row_by_row():
+  shapes = []
+  def fn(x):  # a per-row function, like a model in eval mode
+    shapes.append(x.shape)
+    return x.sum(axis=(1, 2)), x[:, ::-1]
+  x = np.random.default_rng(0).normal(size=(11, 3, 2)).astype(np.float32)
+  sums, flipped = batched(fn, x, 4)
+  assert shapes == [(4, 3, 2)] * 3
+  for i in range(len(x)):  # the reference: one row at a time
+    np.testing.assert_array_equal(sums[i], x[i].sum())
+    np.testing.assert_array_equal(flipped[i], x[i, ::-1])
+  assert len(sums) == len(flipped) == 11
 
 
 def test_predict_split_draws_similarity_maps_beside_ground_truth(data_dir, tmp_path):
