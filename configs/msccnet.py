@@ -2,10 +2,13 @@
 
 Demo (2 CPU cores, from scratch on the embedded demo set):
   python -m fjax.main --config=configs/msccnet.py:demo --workdir=/tmp/msccnet_demo
+  ~7 min; test AUC 0.658, mIoU 0.537 (all-real map 0.411), IoU 0.356 (all-fake 0.178).
 Paper, intra-dataset (FF++ c23 or c40, MSCCNet annotation, ImageNet ResNet-50):
   python -m fjax.weights convert --arch resnet50 --input resnet50.safetensors --output W
   python -m fjax.main --config=configs/msccnet.py:paper --config.init_from=W --workdir=...
   (c40: --config.dataset.name=faceforensics/c40)
+  Accelerators (not timed here). Paper table 2, ACC / AUC / F1 / mIoU: c23 97.21 / 98.94 /
+  90.71 / 83.29; c40 88.07 / 87.61 / 86.82 / 77.22.
 Cross-dataset (train c40, test DEFACTO face swaps):
   python -m fjax.main --config=configs/msccnet.py:paper,c40 --config.init_from=W --workdir=D
   python -m fjax.main --config=configs/msccnet.py:paper,c40 --workdir=D --mode=eval \\

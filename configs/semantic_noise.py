@@ -3,10 +3,12 @@
 Demo, both stages (2 CPU cores, from scratch on the embedded demo set):
   python -m fjax.main --config=configs/semantic_noise.py:demo,stage1 --workdir=/tmp/dl1
   python -m fjax.main --config=configs/semantic_noise.py:demo,stage2=/tmp/dl1 --workdir=/tmp/dl2
+  ~5 min each; stage 2 test AUC 0.773, IoU 0.328 (all-fake map 0.178), mIoU 0.500.
 Paper (FF++ c23; c40 adds `,c40`: sigma 10), ImageNet Xception converted with fjax.weights:
   python -m fjax.main --config=configs/semantic_noise.py:paper,stage1 \\
       --config.init_from=W --config.init_into=backbone --workdir=S1
   python -m fjax.main --config=configs/semantic_noise.py:paper,stage2=S1 --workdir=S2
+  Accelerators (not timed here). Paper table II, AUC / ACC: HQ 99.77 / 98.40, LQ 87.10 / 84.84.
 Five-way head (real + DF, F2F, FS, NT; per-class recall in metrics.jsonl): add `,five_way`.
 Ablations: --config.model.noise=False, .semantic=False, .taps=(3,).
 """

@@ -1,10 +1,13 @@
 """Xception binary detector with a small map head: the baseline of every paper here.
 
-Demo (2 CPU cores, ~6 min, from scratch on the embedded demo set):
+Demo (2 CPU cores, ~7 min, from scratch on the embedded demo set):
   python -m fjax.main --config=configs/xception.py:demo --workdir=/tmp/xception_demo
+  Test AUC 0.757, IoU 0.322 (all-fake map 0.178), mIoU 0.497 (all-real 0.411).
 Paper protocol (FF++ c23, ImageNet init, 299x299; one accelerator, a few hours):
   python -m fjax.weights convert --arch legacy_xception --input X.safetensors --output W
   python -m fjax.main --config=configs/xception.py:paper --config.init_from=W --workdir=...
+  Expect about Detect-and-Locate's Xception row (table II), AUC / ACC: HQ 99.71 / 98.04,
+  LQ 84.38 / 83.61.
 """
 from configs import common
 
