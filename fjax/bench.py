@@ -5,6 +5,7 @@ timm's PyTorch (not a test).
   python -m fjax.bench --backbones [--archs=resnet50,...] [--batch=8] [--steps=5]
   python -m fjax.bench --input --config=configs/xception.py:demo [--config.input.workers=2]
   python -m fjax.bench --llsm   # memory of the local-similarity map, 7x7 .. 28x28 features
+  python -m fjax.bench --depthwise   # depthwise conv: XLA's grouped conv vs shifted slices
 
 Times the jitted, sharded train step alone on synthetic batches (the input pipeline is
 measured separately), after one compiling call. Prints one JSON line: images/s, seconds per
@@ -26,6 +27,7 @@ flags.DEFINE_integer('steps', 10, 'Timed steps after the compiling one.')
 flags.DEFINE_bool('backbones', False, 'Benchmark the backbones (JAX vs timm) instead.')
 flags.DEFINE_bool('input', False, 'Benchmark the train input pipeline (batches/s) instead.')
 flags.DEFINE_bool('llsm', False, 'Peak memory of the LLSM pairwise map vs feature size.')
+flags.DEFINE_bool('depthwise', False, 'Time both depthwise-conv implementations.')
 flags.DEFINE_list('archs', [], 'Backbones to benchmark (default: all of fjax.weights.ARCHS).')
 flags.DEFINE_integer('batch', 0, 'Backbone batch size (default: the paper batch per arch).')
 FLAGS = flags.FLAGS
@@ -137,6 +139,43 @@ def bench_llsm(sizes=(7, 14, 21, 28), channels: int = 728, hidden: int = 64,
   return rows
 
 
+# (name, input [B, H, W, C], kernel, stride): Xception's middle flow at 299 px, its entry
+# flow, EfficientNet-B4's stride-2 5x5 and a late 3x3 layer at 380 px; batch 8.
+DEPTHWISE_LAYERS = (('xception_middle', (8, 19, 19, 728), 3, 1),
+                    ('xception_entry', (8, 74, 74, 256), 3, 1),
+                    ('effnet_b4_5x5_s2', (8, 48, 48, 336), 5, 2),
+                    ('effnet_b4_3x3', (8, 12, 12, 1632), 3, 1))
+
+
+def bench_depthwise(steps: int) -> list[dict]:
+  """Seconds per forward and per forward+backward of `layers.depthwise_conv` with
+  impl='conv' (XLA's grouped convolution) and 'shifts', on the default backend."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from fjax.models.layers import depthwise_conv  # pylint: disable=g-import-not-at-top
+  rows = []
+  for name, shape, k, stride in DEPTHWISE_LAYERS:
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((k, k, 1, shape[-1])), jnp.float32)
+    row = {'layer': name, 'input': list(shape), 'kernel': k, 'stride': stride,
+           'backend': jax.default_backend()}
+    for impl in ('conv', 'shifts'):
+      fwd = jax.jit(lambda x, w, impl=impl: depthwise_conv(x, w, stride, 'SAME', 1, impl))
+      grad = jax.jit(jax.grad(lambda x, w, impl=impl: jnp.sum(
+          depthwise_conv(x, w, stride, 'SAME', 1, impl) ** 2), (0, 1)))
+      for kind, fn in (('fwd', fwd), ('fwd_bwd', grad)):
+        jax.block_until_ready(fn(x, w))  # compile
+        start = time.perf_counter()
+        for _ in range(steps):
+          jax.block_until_ready(fn(x, w))
+        row[f'{impl}_{kind}_ms'] = round((time.perf_counter() - start) / steps * 1e3, 2)
+    row['speedup_fwd_bwd'] = round(row['conv_fwd_bwd_ms'] / row['shifts_fwd_bwd_ms'], 2)
+    rows.append(row)
+  return rows
+
+
 def main(argv):
   del argv
   from fjax.errors import UserError  # pylint: disable=g-import-not-at-top
@@ -146,12 +185,16 @@ def main(argv):
       for arch in FLAGS.archs or bench_backbones.PAPER_SETTINGS:
         print(json.dumps(bench_backbones.bench(arch, FLAGS.batch, FLAGS.steps)), flush=True)
       return
+    if FLAGS.depthwise:
+      for row in bench_depthwise(FLAGS.steps):
+        print(json.dumps(row), flush=True)
+      return
     if FLAGS.llsm:
       for row in bench_llsm():
         print(json.dumps(row), flush=True)
       return
     if FLAGS.config is None:
-      raise UserError('--config is required (or --backbones, --llsm)')
+      raise UserError('--config is required (or --backbones, --llsm, --depthwise)')
     run = bench_input if FLAGS.input else bench
     print(json.dumps(run(FLAGS.config, FLAGS.steps)))
   except UserError as e:

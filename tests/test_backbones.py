@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import timm
@@ -200,3 +201,33 @@ def test_conv_stem_matches_torch_layers():
   np.testing.assert_allclose(stem.apply({'params': params}, images), x.numpy(), atol=1e-4)
   with pytest.raises(UserError, match='power-of-two'):
     ConvStem(12, 32).init(jax.random.key(0), images)
+
+
+@pytest.mark.parametrize('k,strides,padding,dilation', [
+    (3, 1, ((1, 1), (1, 1)), 1), (3, 1, ((2, 2), (2, 2)), 2), (5, 2, 'SAME', 1),
+    (3, 2, 'SAME', 1), (5, 1, ((2, 2), (2, 2)), 1)])
+def test_depthwise_conv_shifts_equal_xla_grouped_conv(k, strides, padding, dilation):
+  """Xception's and EfficientNet's kernel shapes, strides, dilations and paddings (odd
+  input size: TF 'SAME' pads unevenly), values and both gradients."""
+  from fjax.models.layers import depthwise_conv  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(k + strides)
+  x = jnp.asarray(rng.normal(size=(2, 11, 9, 6)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(k, k, 1, 6)), jnp.float32)
+  def loss(impl):
+    return lambda x, w: jnp.sum(jnp.sin(depthwise_conv(x, w, strides, padding, dilation, impl)))
+  shifts = depthwise_conv(x, w, strides, padding, dilation, 'shifts')
+  np.testing.assert_allclose(shifts, depthwise_conv(x, w, strides, padding, dilation, 'conv'),
+                             rtol=1e-5, atol=1e-5)
+  for got, want in zip(jax.grad(loss('shifts'), (0, 1))(x, w),
+                       jax.grad(loss('conv'), (0, 1))(x, w)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  if padding != 'SAME' and strides == 1:  # explicit loops over output pixels
+    p = padding[0][0]
+    xp = np.pad(np.asarray(x), ((0, 0), (p, p), (p, p), (0, 0)))
+    ref = np.zeros(shifts.shape, np.float32)
+    for y in range(ref.shape[1]):
+      for xx in range(ref.shape[2]):
+        for i in range(k):
+          for j in range(k):
+            ref[:, y, xx] += xp[:, y + dilation * i, xx + dilation * j] * np.asarray(w)[i, j, 0]
+    np.testing.assert_allclose(shifts, ref, rtol=1e-5, atol=1e-5)

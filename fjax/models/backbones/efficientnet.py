@@ -15,7 +15,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from fjax.models.layers import batch_norm
+from fjax.models.layers import DepthwiseConv, batch_norm
 
 # EfficientNet-B0 stages: (block type, repeats, kernel, stride, expansion, channels);
 # every block has squeeze-excitation with ratio 0.25 of the block's input channels.
@@ -39,8 +39,11 @@ def conv_bn(x, train: bool, features: int, kernel: int = 1, strides: int = 1,
   """Conv + BN (+ SiLU) named in the calling module: 'SAME' padding and BN eps 1e-3 for
   the TF ports, k//2 padding and eps 1e-5 otherwise."""
   pad = 'SAME' if tf_same else [(kernel // 2,) * 2] * 2
-  x = nn.Conv(features, (kernel,) * 2, strides=strides, padding=pad,
-              feature_group_count=groups, use_bias=False, dtype=dtype, name=conv_name)(x)
+  if groups > 1 and groups == features == x.shape[-1]:
+    x = DepthwiseConv(kernel, strides, pad, dtype=dtype, name=conv_name)(x)
+  else:
+    x = nn.Conv(features, (kernel,) * 2, strides=strides, padding=pad,
+                feature_group_count=groups, use_bias=False, dtype=dtype, name=conv_name)(x)
   x = batch_norm(train, dtype, bn_name, 1e-3 if tf_same else 1e-5)(x)
   return nn.silu(x) if act else x
 
