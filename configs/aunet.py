@@ -3,7 +3,7 @@ prediction on real faces only (every fake is made on the fly from them).
 
 Demo (2 CPU cores, from scratch on the embedded demo set's real faces):
   python -m fjax.main --config=configs/aunet.py:demo --workdir=/tmp/aunet_demo
-  ~20 min; test AUC 0.782 (face swaps 0.949, self-blends 0.777, local edits 0.549).
+  ~10 min; test AUC 0.756 (face swaps 0.895, self-blends 0.734, local edits 0.584).
 Paper (FF++ c23 real faces, 224 px, ImageNet Xception converted with fjax.weights):
   python -m fjax.main --config=configs/aunet.py:paper --config.init_from=W --workdir=...
   Accelerators (not timed here). Paper: FF++ AUC 99.89 (table 1); cross-dataset (table 3)
