@@ -152,7 +152,7 @@ def predict(workdir: str, inputs: list[str], output: str, num_frames: int = 8,
                      'box': [round(float(v), 1) for v in box],
                      'overlay': f'{stem}_f{frame_index:05d}_face{k}.png', 'status': 'ok'})
         found.append((len(rows) - 1, frame, box))
-    probs = []
+    scores = np.zeros(0)
     if found:
       crops = np.stack([input_pipeline.normalize(faces.crop(frame, box, size), config)
                         for _, frame, box in found])
@@ -162,9 +162,8 @@ def predict(workdir: str, inputs: list[str], output: str, num_frames: int = 8,
         cv2.imwrite(os.path.join(output, rows[row]['overlay']),
                     cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
         rows[row]['fake_probability'] = float(prob)
-        probs.append(float(prob))
     per_input.append({'path': path, 'frames': len(frames), 'faces': len(found),
-                      'fake_probability': float(np.mean(probs)) if probs else None})
+                      'fake_probability': float(np.mean(scores)) if found else None})
   for name, table in (('predictions.jsonl', rows), ('inputs.jsonl', per_input)):
     with open(os.path.join(output, name), 'w') as f:
       f.writelines(json.dumps(r) + '\n' for r in table)
