@@ -29,12 +29,12 @@ def builder_of(name: str, config: str | None, data_dir: str):
 
 
 def build(name: str, config: str | None, data_dir: str, manual_dir: str | None = None):
-  """Prepares the data set (idempotent: an existing complete build is kept)."""
+  """Prepares the data set (idempotent: an existing complete build is kept; a build
+  running in another process is waited for, not repeated)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  builder = builder_of(name, config, data_dir)
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=manual_dir))
-  return builder
+  from fjax import locks  # pylint: disable=g-import-not-at-top
+  return locks.prepared(lambda: builder_of(name, config, data_dir),
+                        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
 
 
 def main(argv):

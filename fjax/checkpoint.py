@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 
 import grain
 import jax
@@ -16,7 +17,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as cm
 
-from fjax import errors, sharding
+from fjax import errors, input_pipeline, sharding
 from fjax.errors import UserError
 
 LOWER_IS_BETTER = ('eer', 'loss')
@@ -50,24 +51,94 @@ def save(mgr: ocp.CheckpointManager, step: int, state, loader_iter=None, metrics
            metrics={k: float(v) for k, v in (metrics or {}).items()} or None, force=True)
 
 
+class CorruptCheckpoint(UserError):
+  """A checkpoint that cannot be read (truncated or missing files); training falls back
+  to the previous one."""
+
+
 def restore(mgr: ocp.CheckpointManager, abstract_state, loader_iter=None, step=None):
-  """Restores (state, step) into the given abstract state; a clear error otherwise."""
+  """Restores (state, step) into the given abstract state, and the data iterator's
+  position into `loader_iter`; a clear error otherwise. The iterator's saved state is
+  checked against this run's loader first (data set, filters, sampler, workers,
+  processes), so a mismatch is named rather than reported as a corrupt checkpoint."""
   step = mgr.latest_step() if step is None else step
   where = os.path.join(str(mgr.directory), str(step))
-  args = {'state': ocp.args.StandardRestore(abstract_state)}
-  if loader_iter is not None:
-    args['data'] = grain.checkpoint.CheckpointRestore(loader_iter)
   with _quiet_reads(where):
     _check_shapes(mgr, step, abstract_state, where)
-    restored = mgr.restore(step, args=ocp.args.Composite(**args))
+    data = None if loader_iter is None else _data_state(where, loader_iter)
+    restored = mgr.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state)))
+    if data is not None:
+      loader_iter.set_state(data)
   return restored['state'], step
+
+
+def _data_state(where: str, loader_iter) -> bytes:
+  """This process's saved iterator state, checked against `loader_iter`'s loader."""
+  directory = os.path.join(where, 'data')
+  count = jax.process_count()
+  path = os.path.join(directory, f'process_{jax.process_index()}-of-{count}.json')
+  if not os.path.isfile(path):
+    written = {int(f.split('-of-')[1].split('.')[0]) for f in
+               (os.listdir(directory) if os.path.isdir(directory) else [])
+               if f.startswith('process_') and '-of-' in f}
+    if written and count not in written:
+      raise UserError(f'checkpoint {where} was written by {min(written)} process(es), this '
+                      f'run has {count}: resume with {min(written)} (each process saved its '
+                      'own position in the data), or use another --workdir')
+    raise CorruptCheckpoint(f'checkpoint {where} is corrupt or incomplete (no '
+                            f'{os.path.basename(path)})')
+  with open(path) as f:
+    saved = json.load(f)
+  now = json.loads(loader_iter.get_state())
+  if saved['data_source'] != now['data_source']:
+    if saved['data_source'].startswith(input_pipeline.Source.PREFIX):
+      raise UserError(f'checkpoint {where} was trained on other data '
+                      f'({_source_difference(saved["data_source"], now["data_source"])}): '
+                      'resume with the data options of the run that wrote it, or use '
+                      'another --workdir')
+    # Written before fjax described its sources (the repr then held an object address):
+    # accepted when the sampler below agrees (same example count, seed and sharding).
+    saved['data_source'] = now['data_source']
+  if saved['sampler'] != now['sampler']:
+    a, b = (dict(re.findall(r'(\w+)=([^,()]+)', r)) for r in (saved['sampler'], now['sampler']))
+    diff = '; '.join(f'{k}: {a.get(k)} there, {b.get(k)} here'
+                     for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+    raise UserError(f'checkpoint {where} was trained with another data order ({diff}): '
+                    'resume with the config of the run that wrote it (seed, processes)')
+  if saved['worker_count'] != now['worker_count']:
+    raise UserError(f'checkpoint {where} was written with input.workers='
+                    f'{saved["worker_count"]}, this run has {now["worker_count"]}: resume '
+                    f'with --config.input.workers={saved["worker_count"]} (the data order '
+                    'depends on it)')
+  return json.dumps(saved).encode()
+
+
+def _source_difference(saved: str, now: str) -> str:
+  prefix = len(input_pipeline.Source.PREFIX)
+  a, b = json.loads(saved[prefix:]), json.loads(now[prefix:])
+  return '; '.join(f'{k}: {a.get(k)} there, {b.get(k)} here'
+                   for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+
+
+def set_aside(mgr: ocp.CheckpointManager, step: int) -> str:
+  """Renames an unreadable checkpoint to `<step>.corrupt[-n]` (kept for inspection, out
+  of Orbax's sight); process 0 renames, every process waits for it."""
+  src = os.path.join(str(mgr.directory), str(step))
+  dst, n = f'{src}.corrupt', 1
+  while os.path.exists(dst):
+    dst, n = f'{src}.corrupt-{n}', n + 1
+  if jax.process_index() == 0:
+    os.rename(src, dst)
+  sharding.barrier('set_aside')
+  return dst
 
 
 @contextlib.contextmanager
 def _quiet_reads(where: str):
-  """Orbax's reader threads print tracebacks when a read fails, sometimes after the
-  failure reached us: fd 2 points at /dev/null while reading, and stays there when the
-  read fails (`fjax.errors.fail` writes to the saved real stderr)."""
+  """Orbax's reader threads print tracebacks when a read fails: fd 2 points at /dev/null
+  while reading (`fjax.errors.fail` then writes to the saved real stderr and silences
+  fd 2 before any late thread output)."""
   errors.REAL_STDERR = errors.REAL_STDERR if errors.REAL_STDERR is not None else os.dup(2)
   saved = os.dup(2)
   os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
@@ -76,16 +147,17 @@ def _quiet_reads(where: str):
   except UserError:
     raise
   except Exception as e:  # pylint: disable=broad-except
-    raise UserError(f'checkpoint {where} is corrupt or incomplete '
-                    f'({type(e).__name__}: {str(e).splitlines()[0][:200]})') from e
-  os.dup2(saved, 2)
-  os.close(saved)
+    raise CorruptCheckpoint(f'checkpoint {where} is corrupt or incomplete '
+                            f'({type(e).__name__}: {str(e).splitlines()[0][:200]})') from e
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
 
 
 def _check_shapes(mgr, step, abstract_state, where):
   meta = mgr.item_metadata(step)['state']
   if meta is None:
-    raise UserError(f'checkpoint {where} is corrupt or incomplete (no state metadata)')
+    raise CorruptCheckpoint(f'checkpoint {where} is corrupt or incomplete (no state metadata)')
   want = _shapes(abstract_state)
   have = _shapes(meta)
   if want != have:

@@ -9,11 +9,14 @@ REAL_STDERR = None  # set when stderr was silenced while a failing library threa
 
 
 class UserError(Exception):
-  """Bad input from the user (config, data, checkpoint, image): message says what."""
+  """Bad input from the user (config, data, checkpoint, image): message says what.
+  Subclasses may set another exit status and line prefix (a run stopped by a signal)."""
+  exit_code = 1
+  prefix = 'error'
 
 
-def fail(message: str):
-  """One line on stderr and exit 1, skipping interpreter teardown: Orbax's background
+def fail(message: str, exit_code: int = 1, prefix: str = 'error'):
+  """One line on stderr and exit, skipping interpreter teardown: Orbax's background
   threads would otherwise print tracebacks while the interpreter shuts down. Callers have
   already waited for any checkpoint write."""
   logging.flush()
@@ -22,5 +25,5 @@ def fail(message: str):
   stderr = REAL_STDERR if REAL_STDERR is not None else os.dup(2)
   devnull = os.open(os.devnull, os.O_WRONLY)
   os.dup2(devnull, 2)  # background threads' last words go nowhere
-  os.write(stderr, f'error: {message}\n'.encode())
-  os._exit(1)
+  os.write(stderr, f'{prefix}: {message}\n'.encode())
+  os._exit(exit_code)

@@ -9,6 +9,7 @@ be gathered across processes (int32: jax runs without x64).
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import os
 import zlib
@@ -18,6 +19,7 @@ import grain
 import jax
 import numpy as np
 
+from fjax import locks
 from fjax.errors import UserError
 from fjax.preprocess import augment, corruptions, labels, self_blend, tamper
 
@@ -61,21 +63,24 @@ def data_source(config, split: str, decoders=None):
     importlib.import_module(f'data_builders.{root}')
   except ModuleNotFoundError as e:
     raise UserError(f'unknown data set {name!r}: no data_builders/{root}') from e
-  builder = tfds.builder(name, data_dir=data_dir(config), file_format='array_record')
+  make = lambda: tfds.builder(name, data_dir=data_dir(config), file_format='array_record')
+  builder = make()
   if not builder.is_prepared():
     if root != 'demo_forgeries':
       raise UserError(f'data set {name} is not built in {data_dir(config)}; build it with '
                       f'python -m data_builders.build {root} --config {builder.builder_config.name}'
                       f' --manual_dir=... --data_dir={data_dir(config)}')
-    builder.download_and_prepare()  # embedded media: nothing to fetch
+    builder = locks.prepared(make)  # embedded media: nothing to fetch
   if split not in builder.info.splits:
     raise UserError(f'data set {name} has no split {split!r} '
                     f'(it has {sorted(builder.info.splits)})')
   check_mask_source(config, builder.info.features.keys())
   source = builder.as_data_source(split=split, decoders=decoders)
-  if config.dataset.mask_source == 'focus' and decoders is None:
+  joined = config.dataset.mask_source == 'focus' and decoders is None
+  if joined:
     source = WithFocusMaps(source, config.dataset.focus_maps, split)
-  return source
+  return Source(source, {'dataset': builder.info.full_name, 'split': split,
+                         'focus_maps': joined, 'filters': []})
 
 
 class WithFocusMaps:
@@ -99,17 +104,32 @@ class WithFocusMaps:
     return dict(self.source[i], mask_focus=cv2.imdecode(png, cv2.IMREAD_GRAYSCALE)[..., None])
 
 
-class Subset:
-  """The examples of a random-access source at `indices` (a source itself)."""
+class Source:
+  """A split's examples, all of them or those at `indices`, with a description of what
+  was selected. Grain saves `repr(source)` with the iterator state and refuses a resume
+  whose source differs, so the repr is the description (data set with config and
+  version, split, FoCus maps joined or not, filters in order, example count) and never an
+  object address; `checkpoint.check_data_state` names the fields that differ."""
 
-  def __init__(self, source, indices: np.ndarray):
-    self.source, self.indices = source, indices
+  PREFIX = 'fjax.Source'
+
+  def __init__(self, base, description: dict, indices: np.ndarray | None = None):
+    self.base, self.description, self.indices = base, description, indices
 
   def __len__(self):
-    return len(self.indices)
+    return len(self.base) if self.indices is None else len(self.indices)
 
   def __getitem__(self, i):
-    return self.source[int(self.indices[i])]
+    return self.base[i if self.indices is None else int(self.indices[i])]
+
+  def __repr__(self):
+    return self.PREFIX + json.dumps({**self.description, 'examples': len(self)},
+                                    sort_keys=True)
+
+  def where(self, name: str, indices: np.ndarray) -> 'Source':
+    """The examples of the base source at `indices`, selected by the filter `name`."""
+    return Source(self.base, {**self.description,
+                              'filters': [*self.description['filters'], name]}, indices)
 
 
 def name_hash(name: bytes) -> np.int32:
@@ -137,20 +157,19 @@ def method_names(config, split: str) -> dict[int, str]:
   return _METHOD_NAMES[key]
 
 
-def filtered(config, split: str, source, keep):
+def filtered(config, split: str, source: Source, keep, name: str) -> Source:
   """The examples of a split for which keep(label, method) holds (labels and methods read
-  without decoding any image)."""
+  without decoding any image); `name` describes the filter."""
   meta = _metadata(config, split)
-  base, indices = ((source.source, source.indices) if isinstance(source, Subset)
-                   else (source, range(len(meta))))
-  return Subset(base, np.array([i for i in indices if keep(
+  indices = range(len(meta)) if source.indices is None else source.indices
+  return source.where(name, np.array([i for i in indices if keep(
       int(meta[int(i)]['label']), bytes(meta[int(i)]['method']).decode())], np.int64))
 
 
 def real_only(config, split: str, source):
   """The real faces of a split: what SBI and AUNet train on, every fake being made on the
   fly from them."""
-  return filtered(config, split, source, lambda label, _: label == 0)
+  return filtered(config, split, source, lambda label, _: label == 0, 'real_only')
 
 
 def with_holdout(config, split: str, source, train: bool):
@@ -160,8 +179,10 @@ def with_holdout(config, split: str, source, train: bool):
   if not held:
     return source
   if train:
-    return filtered(config, split, source, lambda label, method: method != held)
-  return filtered(config, split, source, lambda label, method: label == 0 or method == held)
+    return filtered(config, split, source, lambda label, method: method != held,
+                    f'without {held}')
+  return filtered(config, split, source,
+                  lambda label, method: label == 0 or method == held, f'real and {held}')
 
 
 def _resize(x: np.ndarray, size: int) -> np.ndarray:

@@ -35,12 +35,15 @@ def run(config, workdir: str, mode: str, split: str | None = None):
   from fjax import checkpoint, evaluate, registry, sharding, state, summary, train  # pylint: disable=g-import-not-at-top
   from fjax.writers import MetricWriter  # pylint: disable=g-import-not-at-top
   sharding.initialize_distributed()
+  from fjax.paths import check_dir_path  # pylint: disable=g-import-not-at-top
+  check_dir_path(workdir, '--workdir')
   os.makedirs(workdir, exist_ok=True)
   if mode == 'train':
     return train.train_and_evaluate(config, workdir)
   model_lib = registry.model_module(config.model.name)
   model = model_lib.build(config)
   if mode == 'summary':
+    checkpoint.check_workdir_model(workdir, config)
     return summary.write_summary(config, model_lib, model, workdir)
   mesh = sharding.make_mesh(config)
   checkpoint.check_workdir_model(workdir, config)
@@ -91,7 +94,7 @@ def main(argv):
   try:
     run(config, FLAGS.workdir, FLAGS.mode, FLAGS.split)
   except UserError as e:
-    fail(str(e))
+    fail(str(e), e.exit_code, e.prefix)
 
 
 

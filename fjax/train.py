@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import sys
+import threading
 
 import jax
 import numpy as np
@@ -15,7 +18,7 @@ import optax
 from absl import logging
 from tqdm import tqdm
 
-from fjax import checkpoint, evaluate, input_pipeline, optim, registry, sharding, state
+from fjax import checkpoint, evaluate, input_pipeline, locks, optim, registry, sharding, state
 from fjax.errors import UserError
 from fjax.writers import MetricWriter
 
@@ -43,15 +46,53 @@ def make_train_step(config, model_lib, model, mesh, shardings):
     updates, opt_state = tx.update(grads, st['opt_state'], st['params'])
     new = {'step': st['step'] + 1, 'params': optax.apply_updates(st['params'], updates),
            'model_state': dict(new_state), 'opt_state': opt_state}
-    return new, {'loss': value, **terms, 'grad_norm': optax.global_norm(grads),
-                 'lr': lr(st['step'])}
+    metrics = {'loss': value, **terms, 'grad_norm': optax.global_norm(grads),
+               'lr': lr(st['step'])}
+    if 'stop' in batch:  # any process asked to stop (SIGTERM): all learn it from one step
+      metrics['stop'] = batch['stop'].max()
+    return new, metrics
 
   return jax.jit(train_step, in_shardings=(shardings, sharding.batch_sharding(mesh)),
                  out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=0)
 
 
-def _device_batch(batch, config, mesh):
-  return sharding.to_global({k: batch[k] for k in input_pipeline.device_keys(config)}, mesh)
+def _device_batch(batch, config, mesh, stop: bool):
+  keys = input_pipeline.device_keys(config)
+  local = {k: batch[k] for k in keys}
+  local['stop'] = np.full(len(batch['label']), stop, np.int32)
+  return sharding.to_global(local, mesh)
+
+
+class Stopped(UserError):
+  """The run stopped on a signal after writing a checkpoint (exit status 128 + signal,
+  as a shell reports a process killed by it)."""
+  prefix = 'stopped'
+
+  def __init__(self, message: str, signum: int):
+    super().__init__(message)
+    self.exit_code = 128 + signum
+
+
+class _StopSignals:
+  """Notes SIGTERM (TPU maintenance, SLURM preemption and time limits, Colab, docker
+  stop) while the loop runs; the loop then checkpoints the step in flight and stops.
+  Only the main thread can install handlers: elsewhere nothing is caught."""
+
+  def __init__(self):
+    self.signum, self._old = 0, None
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      self._old = signal.signal(signal.SIGTERM, self._note)
+    return self
+
+  def _note(self, signum, frame):
+    del frame
+    self.signum = signum
+
+  def __exit__(self, *exc):
+    if self._old is not None:
+      signal.signal(signal.SIGTERM, self._old)
 
 
 def _check_finite(values: dict, step: int, last_saved):
@@ -70,23 +111,28 @@ def write_config(config, workdir):
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains (resuming if `workdir` holds checkpoints), returns the test metrics."""
+  """Trains (resuming if `workdir` holds checkpoints), returns the test metrics. Process
+  0 holds the workdir's lock for the whole run: a second run on it is refused."""
+  checkpoint.check_workdir_model(workdir, config)
+  if jax.process_index() != 0:
+    return _train(config, workdir)
+  with locks.exclusive(os.path.join(workdir, '.lock'), f'workdir {workdir}', wait=False):
+    return _train(config, workdir)
+
+
+def _train(config, workdir):
   model_lib = registry.model_module(config.model.name)
   model = model_lib.build(config)
   mesh = sharding.make_mesh(config)
   local_batch = sharding.local_batch_size(config.batch_size, mesh)
-  checkpoint.check_workdir_model(workdir, config)
-  loader = input_pipeline.train_loader(config, local_batch)
-  batches = iter(loader)
+  batches = iter(input_pipeline.train_loader(config, local_batch))
   mgr = checkpoint.manager(workdir, config)
   if mgr.latest_step() is not None:
     abstract, shardings = state.abstract_state(config, model, mesh)
-    st, start = checkpoint.restore(mgr, abstract, batches)
-    logging.info('resumed from step %d', start)
+    mgr, st, start = _resume(workdir, config, mgr, abstract, batches)
   else:
     st, shardings = state.create(config, model, mesh)
     start = 0
-  os.makedirs(workdir, exist_ok=True)
   write_config(config, workdir)
   train_step = make_train_step(config, model_lib, model, mesh, shardings)
   eval_step = evaluate.make_eval_step(model_lib, model, mesh)
@@ -97,34 +143,73 @@ def train_and_evaluate(config, workdir: str) -> dict:
     mgr.close()
 
 
+def _resume(workdir, config, mgr, abstract, batches):
+  """(manager, state, step) from the newest readable checkpoint: an unreadable one
+  (truncated by a full disk, a copy cut short) is set aside with one line on stderr and
+  the one before it is used; a mismatch (another model, data or sampler) is an error."""
+  while True:
+    step = mgr.latest_step()
+    try:
+      st, start = checkpoint.restore(mgr, abstract, batches)
+      logging.info('resumed from step %d', start)
+      return mgr, st, start
+    except checkpoint.CorruptCheckpoint as e:
+      if len(mgr.all_steps()) < 2:
+        raise
+      moved = checkpoint.set_aside(mgr, step)
+      mgr.close()
+      mgr = checkpoint.manager(workdir, config)
+      if jax.process_index() == 0:
+        print(f'warning: {e}; moved it to {moved}, resuming from checkpoint '
+              f'{mgr.latest_step()}', file=sys.stderr, flush=True)
+
+
 def _loop(config, workdir, mgr, st, start, batches, mesh, train_step, eval_step):
   writer = MetricWriter(workdir)
   last_saved = start or None
   bar = tqdm(range(start, config.total_steps), initial=start, total=config.total_steps,
              desc='train', disable=jax.process_index() != 0)
-  for i in bar:
-    st, step_metrics = train_step(st, _device_batch(next(batches), config, mesh))
-    step = i + 1
-    last = step == config.total_steps
-    if step % config.log_every == 0 or last:
-      values = jax.device_get(step_metrics)
-      _check_finite(values, step, last_saved)
-      writer.write(step, 'train', values)
-      bar.set_postfix(loss=f'{float(values["loss"]):.4f}')
-    eval_metrics = None
-    if step % config.eval_every == 0 or last:
-      eval_metrics = evaluate.evaluate(config, st, eval_step, mesh,
-                                       config.dataset.split_eval)
-      writer.write(step, config.dataset.split_eval, eval_metrics)
-    if step % config.checkpoint_every == 0 or last:
-      _check_finite(jax.device_get(step_metrics), step, last_saved)
-      checkpoint.save(mgr, step, st, batches, _rankable(eval_metrics, config))
-      last_saved = step
+  with _StopSignals() as signals:
+    stop_asked = None  # the previous step's all-process "stop" flag, on device
+    for i in bar:
+      st, step_metrics = train_step(
+          st, _device_batch(next(batches), config, mesh, signals.signum != 0))
+      step = i + 1
+      # Read one step late so that the host never waits for the step just dispatched;
+      # every process reads the same value and stops at the same step.
+      stopping = stop_asked is not None and bool(stop_asked)
+      stop_asked = step_metrics['stop']
+      last = step == config.total_steps
+      if step % config.log_every == 0 or last or stopping:
+        values = jax.device_get(step_metrics)
+        _check_finite(values, step, last_saved)
+        writer.write(step, 'train', _without_stop(values))
+        bar.set_postfix(loss=f'{float(values["loss"]):.4f}')
+      if stopping:  # checkpoint now; this step's evaluation runs after the resume
+        checkpoint.save(mgr, step, st, batches)
+        mgr.wait_until_finished()
+        writer.close()
+        signum = signals.signum or signal.SIGTERM  # another process got it
+        raise Stopped(f'{signal.Signals(signum).name} at step {step}, checkpoint {step} '
+                      'written; run the same command to resume', signum)
+      eval_metrics = None
+      if step % config.eval_every == 0 or last:
+        eval_metrics = evaluate.evaluate(config, st, eval_step, mesh,
+                                         config.dataset.split_eval)
+        writer.write(step, config.dataset.split_eval, eval_metrics)
+      if step % config.checkpoint_every == 0 or last:
+        _check_finite(jax.device_get(step_metrics), step, last_saved)
+        checkpoint.save(mgr, step, st, batches, _rankable(eval_metrics, config))
+        last_saved = step
   mgr.wait_until_finished()
   test = evaluate.evaluate(config, st, eval_step, mesh, config.dataset.split_test)
   writer.write(config.total_steps, config.dataset.split_test, test)
   writer.close()
   return test
+
+
+def _without_stop(values: dict) -> dict:
+  return {k: v for k, v in values.items() if k != 'stop'}
 
 
 def _rankable(eval_metrics, config):
