@@ -6,25 +6,53 @@
 Faces are detected and cropped as the data builders crop them (dlib, square box x1.3).
 Writes OUT/predictions.jsonl, one row per face (path, frame, face index, box, fake
 probability, overlay file) or per frame without a face (status "no face"), OUT/inputs.jsonl,
-one row per input (the mean fake probability of its faces: a video's video-level score),
-and for every face a PNG: the face crop beside its localisation map overlaid as a heat map.
+one row per input (the mean fake probability of its faces: a video's video-level score;
+status "ok" or "no face"), and for every face a PNG: the face crop beside its localisation
+map overlaid as a heat map.
+
+Overlay names: <stem>-<tag>_f<frame>_face<k>.png, where <tag> is the first 8 hex digits of
+the SHA-1 of the input's absolute path (all 40 where two inputs of one call share the
+first 8) and <stem> its file name without extension (cut to 80 characters). Names are thus
+unique within a call (real/0001.png and fake/0001.png keep apart) and the same from call
+to call. An input named twice (same absolute path) is predicted once.
+
+Inputs are streamed: read one at a time, their faces queued into forward passes of exactly
+--batch_size faces (the last one padded: one compiled shape; a batch may hold faces of
+consecutive inputs), rows written as soon as their scores are known, in input order. At
+most one input's frames and one batch of face crops are held at once.
+
+A bad input (missing, empty, an unreadable image, an undecodable video) gets one row in each
+file with status "skipped: <why>", and the other inputs go on. The exit status is 0 when
+at least one input could be read (with or without faces); when none could, one error line,
+exit status 1 and no result files are left behind.
+
+Predictions of two calls are never mixed: predict refuses an OUT that already holds
+predictions.jsonl, inputs.jsonl or overlay PNGs unless --overwrite is given, which first
+deletes exactly those two files and the PNGs that OUT/predictions.jsonl lists, nothing
+else (it refuses if overlay-named PNGs that no listing names remain).
 """
 from __future__ import annotations
 
 import argparse
+import collections
+import hashlib
 import importlib
 import json
 import os
 import pkgutil
-import sys
+import re
 
 import cv2
 import numpy as np
 from absl import logging
 
 from fjax.errors import UserError, fail
+from fjax.paths import check_dir_path
 
 OVERLAY_SIZE = 256
+RESULT_FILES = ('predictions.jsonl', 'inputs.jsonl')
+OVERLAY_NAME = re.compile(r'_f\d{5}_face\d+\.png$')  # overlays of --input, every version
+PENDING_ROWS = 1024  # rows waiting behind a partial batch before it runs anyway
 
 
 def with_defaults(saved: dict, defaults: dict) -> dict:
@@ -55,6 +83,7 @@ def load_run(workdir: str, step: int | None = None):
   import jax  # pylint: disable=g-import-not-at-top
   import ml_collections  # pylint: disable=g-import-not-at-top
   from fjax import checkpoint, evaluate, registry, sharding, state  # pylint: disable=g-import-not-at-top
+  check_dir_path(workdir, '--workdir')
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise UserError(f'{workdir} is not an fjax workdir (no config.json)')
@@ -87,25 +116,121 @@ def load_run(workdir: str, step: int | None = None):
   return config, forward
 
 
+class BadInput(Exception):
+  """An input that cannot be used; the message says why (without the path)."""
+
+
 def frames_of(path: str, num_frames: int):
-  """[(frame index, RGB frame)] of an image or evenly spaced frames of a video."""
+  """[(frame index, RGB frame)] of an image or evenly spaced frames of a video; BadInput."""
   from fjax.preprocess import faces  # pylint: disable=g-import-not-at-top
+  if not os.path.exists(path):
+    raise BadInput('no such file')
   if not os.path.isfile(path):
-    raise UserError(f'{path}: no such file')
-  if os.path.getsize(path) == 0:
-    raise UserError(f'{path} is empty')
-  if path.lower().endswith(faces.VIDEO_EXTENSIONS):
-    try:
-      frames = list(faces.read_video_frames(path, num_frames))
-    except ValueError as e:
-      raise UserError(str(e)) from e
-    if not frames:
-      raise UserError(f'{path}: no frame could be decoded')
-    return frames
+    raise BadInput('not a file')
   try:
-    return [(0, faces.read_image(path))]
-  except ValueError as e:
-    raise UserError(str(e)) from e
+    if os.path.getsize(path) == 0:
+      raise BadInput('file is empty')
+    if path.lower().endswith(faces.VIDEO_EXTENSIONS):
+      try:
+        frames = list(faces.read_video_frames(path, num_frames))
+      except (ValueError, cv2.error) as e:
+        raise BadInput('cannot decode the video') from e
+      if not frames:
+        raise BadInput('no frame could be decoded')
+      return frames
+    try:
+      return [(0, faces.read_image(path))]
+    except (ValueError, cv2.error) as e:
+      raise BadInput('not a readable image') from e
+  except OSError as e:
+    raise BadInput(f'cannot read it: {e.strerror or e}') from e
+
+
+def read_inputs(paths, num_frames: int):
+  """Yields (path, frames, None) or (path, None, why) for one input at a time."""
+  for path in paths:
+    try:
+      yield path, frames_of(path, num_frames), None
+    except BadInput as e:
+      yield path, None, str(e)
+
+
+def find_faces(frames) -> list[tuple[int, np.ndarray, list[np.ndarray]]]:
+  """[(frame index, frame, square face boxes)] of one input's frames; BadInput."""
+  from fjax.preprocess import faces  # pylint: disable=g-import-not-at-top
+  try:
+    return [(i, frame, [faces.square_box(f.box) for f in faces.detect_faces(frame)])
+            for i, frame in frames]
+  except (RuntimeError, ValueError, cv2.error) as e:
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    raise BadInput(f'face detection failed: {first}') from e
+
+
+def input_tags(abs_paths) -> dict[str, str]:
+  """Absolute path -> the tag in its overlay names: 8 hex digits of the path's SHA-1, or
+  all 40 for paths whose first 8 collide within this call."""
+  digests = {p: hashlib.sha1(os.fsencode(p)).hexdigest() for p in abs_paths}
+  counts = collections.Counter(d[:8] for d in digests.values())
+  return {p: d[:8] if counts[d[:8]] == 1 else d for p, d in digests.items()}
+
+
+def overlay_prefix(path: str, tag: str) -> str:
+  return f'{os.path.splitext(os.path.basename(path))[0][:80]}-{tag}'
+
+
+def _listed_pictures(output: str) -> set[str]:
+  """PNG names (no folders) that OUT/predictions.jsonl lists ('overlay' or 'png')."""
+  names = set()
+  path = os.path.join(output, 'predictions.jsonl')
+  if not os.path.isfile(path):
+    return names
+  with open(path, errors='replace') as f:
+    for line in f:
+      try:
+        row = json.loads(line)
+      except ValueError:
+        continue
+      for key in ('overlay', 'png'):
+        name = row.get(key) if isinstance(row, dict) else None
+        if (isinstance(name, str) and name.endswith('.png')
+            and name == os.path.basename(name) and name not in ('.', '..')):
+          names.add(name)
+  return names
+
+
+def earlier_results(output: str, overwrite: bool) -> list[str]:
+  """The files of an earlier predict in `output` that --overwrite deletes: the jsonl
+  files and the PNGs its predictions.jsonl lists. UserError when there are any and not
+  `overwrite`, or when PNGs named like overlays are there that no listing names."""
+  check_dir_path(output, '--output')
+  if not os.path.isdir(output):
+    return []
+  names = {n for n in os.listdir(output) if os.path.isfile(os.path.join(output, n))}
+  listed = _listed_pictures(output) & names
+  strays = sorted(n for n in names - listed if OVERLAY_NAME.search(n))
+  files = [n for n in RESULT_FILES if n in names] + sorted(listed)
+  if not files and not strays:
+    return []
+  if not overwrite:
+    held = [n for n in RESULT_FILES if n in names]
+    if listed or strays:
+      held.append(f'{len(listed) + len(strays)} overlay PNGs')
+    raise UserError(f'--output {output} already holds an earlier prediction '
+                    f'({", ".join(held)}); pass --overwrite to replace it or choose '
+                    'another --output')
+  if strays:
+    raise UserError(f'--output {output} holds {len(strays)} overlay PNGs that no '
+                    f'predictions.jsonl lists (e.g. {strays[0]}); --overwrite deletes only '
+                    'what predict listed: remove them or choose another --output')
+  return [os.path.join(output, n) for n in files]
+
+
+def clear(files: list[str]):
+  for path in files:
+    try:
+      os.remove(path)
+    except FileNotFoundError:
+      pass
 
 
 def overlay(face_rgb: np.ndarray, heat: np.ndarray) -> np.ndarray:
@@ -128,46 +253,144 @@ def batched(fn, x: np.ndarray, size: int):
   return [np.concatenate(parts) for parts in zip(*outs)]
 
 
-def predict(workdir: str, inputs: list[str], output: str, num_frames: int = 8,
-            batch_size: int = 16) -> tuple[list[dict], list[dict]]:
-  """Per-face rows (predictions.jsonl) and per-input rows (inputs.jsonl: the mean fake
-  probability over every face found, the video-level score for a video)."""
+class _Stream:
+  """Rows written in input order as soon as they are complete, and the faces waiting for
+  a forward pass: at most `size` crops (model input + overlay picture) at a time."""
+
+  def __init__(self, forward, size: int, output: str, on_input=None):
+    self.forward, self.size, self.output, self.on_input = forward, size, output, on_input
+    self.files = {name: open(os.path.join(output, name), 'w') for name in RESULT_FILES}
+    self.crops, self.faces = [], []  # model inputs; (row, overlay crop, input entry)
+    self.pending = []  # (file name, row or input entry) waiting behind self.crops
+    self.counts = collections.Counter()
+
+  def face(self, crop: np.ndarray, picture: np.ndarray, row: dict, entry: dict):
+    self.crops.append(crop)
+    self.faces.append((row, picture, entry))
+    self.row('predictions.jsonl', row)
+    if len(self.crops) == self.size:
+      self.run()
+
+  def row(self, name: str, row: dict):
+    """Queues a row (or an input entry, written as its inputs.jsonl row) in order."""
+    self.pending.append((name, row))
+    if not self.crops:
+      self._write()
+    elif len(self.pending) >= PENDING_ROWS:
+      self.run()
+
+  def run(self):
+    """One padded forward pass over the queued faces, then their rows, then their PNGs
+    (so that every PNG on disk is listed: --overwrite deletes by the listing)."""
+    maps = []
+    if self.crops:
+      scores, maps = batched(self.forward, np.stack(self.crops), self.size)
+      for (row, _, entry), prob in zip(self.faces, scores):
+        row['fake_probability'] = float(prob)
+        entry['scores'].append(prob)
+    self._write()
+    for (row, picture, _), heat_map in zip(self.faces, maps):
+      path = os.path.join(self.output, row['overlay'])
+      if not cv2.imwrite(path, cv2.cvtColor(overlay(picture, heat_map), cv2.COLOR_RGB2BGR)):
+        raise UserError(f'cannot write {path}')
+    self.crops, self.faces = [], []
+
+  def _write(self):
+    done = []
+    for name, row in self.pending:
+      if name == 'inputs.jsonl':  # the mean of the float32 scores as one array (as before)
+        scores = row['scores']
+        row = {'path': row['path'], 'frames': row['frames'], 'faces': row['faces'],
+               'fake_probability': float(np.mean(np.asarray(scores))) if scores else None,
+               'status': row['status']}
+        self.counts['skipped' if row['status'].startswith('skipped') else 'read'] += 1
+        done.append(row)
+      else:
+        self.counts['rows'] += 1
+        self.counts['faces'] += row['status'] == 'ok'
+      self.files[name].write(json.dumps(row) + '\n')
+    for f in self.files.values():
+      f.flush()
+    self.pending = []
+    for row in done if self.on_input is not None else ():
+      self.on_input(row)
+
+  def close(self):
+    self.run()
+    for f in self.files.values():
+      f.close()
+
+
+def _predict_input(stream: _Stream, config, path: str, frames, why: str | None,
+                   prefix: str) -> str | None:
+  """Queues one input's faces and rows on `stream`; returns why it was skipped, or None."""
   from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
   from fjax.preprocess import faces  # pylint: disable=g-import-not-at-top
-  all_frames = [(path, frames_of(path, num_frames)) for path in inputs]  # validate first
-  config, forward = load_run(workdir)
+  entry = {'path': path, 'frames': len(frames or ()), 'faces': 0, 'scores': []}
+  try:
+    found = find_faces(frames) if why is None else []
+  except BadInput as e:
+    why = str(e)
+  if why is not None:
+    entry['status'] = f'skipped: {why}'
+    stream.row('predictions.jsonl', {'path': path, 'frame': None, 'face': None, 'box': None,
+                                     'fake_probability': None, 'status': entry['status']})
+    stream.row('inputs.jsonl', entry)
+    return why
   size = config.input.image_size
-  os.makedirs(output, exist_ok=True)
-  rows, per_input = [], []
-  for path, frames in all_frames:
-    stem = os.path.splitext(os.path.basename(path))[0]
-    found = []  # (row index, frame, box)
-    for frame_index, frame in frames:
-      boxes = [faces.square_box(f.box) for f in faces.detect_faces(frame)]
-      if not boxes:
-        rows.append({'path': path, 'frame': frame_index, 'face': None, 'box': None,
-                     'fake_probability': None, 'status': 'no face'})
-      for k, box in enumerate(boxes):
-        rows.append({'path': path, 'frame': frame_index, 'face': k,
-                     'box': [round(float(v), 1) for v in box],
-                     'overlay': f'{stem}_f{frame_index:05d}_face{k}.png', 'status': 'ok'})
-        found.append((len(rows) - 1, frame, box))
-    scores = np.zeros(0)
-    if found:
-      crops = np.stack([input_pipeline.normalize(faces.crop(frame, box, size), config)
-                        for _, frame, box in found])
-      scores, maps = batched(forward, crops, batch_size)
-      for (row, frame, box), prob, heat_map in zip(found, scores, maps):
-        picture = overlay(faces.crop(frame, box, OVERLAY_SIZE), heat_map)
-        cv2.imwrite(os.path.join(output, rows[row]['overlay']),
-                    cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
-        rows[row]['fake_probability'] = float(prob)
-    per_input.append({'path': path, 'frames': len(frames), 'faces': len(found),
-                      'fake_probability': float(np.mean(scores)) if found else None})
-  for name, table in (('predictions.jsonl', rows), ('inputs.jsonl', per_input)):
-    with open(os.path.join(output, name), 'w') as f:
-      f.writelines(json.dumps(r) + '\n' for r in table)
-  return rows, per_input
+  for frame_index, frame, boxes in found:
+    if not boxes:
+      stream.row('predictions.jsonl', {'path': path, 'frame': frame_index, 'face': None,
+                                       'box': None, 'fake_probability': None,
+                                       'status': 'no face'})
+    for k, box in enumerate(boxes):
+      row = {'path': path, 'frame': frame_index, 'face': k,
+             'box': [round(float(v), 1) for v in box],
+             'overlay': f'{prefix}_f{frame_index:05d}_face{k}.png', 'status': 'ok'}
+      entry['faces'] += 1
+      stream.face(input_pipeline.normalize(faces.crop(frame, box, size), config),
+                  faces.crop(frame, box, OVERLAY_SIZE), row, entry)
+  entry['status'] = 'ok' if entry['faces'] else 'no face'
+  stream.row('inputs.jsonl', entry)
+  return None
+
+
+def predict(workdir: str, inputs: list[str], output: str, num_frames: int = 8,
+            batch_size: int = 16, overwrite: bool = False, on_input=None) -> dict:
+  """Streams `inputs` through the model: per-face rows -> predictions.jsonl, per-input
+  rows -> inputs.jsonl (the mean fake probability over the input's faces, the video-level
+  score for a video), each written as soon as it is complete; `on_input(row)` is called
+  with every inputs.jsonl row once written. Returns counts (read, skipped, faces, rows);
+  UserError when no input could be read."""
+  earlier = earlier_results(output, overwrite)
+  config, forward = load_run(workdir)
+  unique = {}
+  for path in inputs:
+    unique.setdefault(os.path.abspath(path), path)
+  tags = input_tags(unique)
+  created = not os.path.isdir(output)
+  try:
+    os.makedirs(output, exist_ok=True)
+    clear(earlier)
+    stream = _Stream(forward, batch_size, output, on_input)
+  except OSError as e:
+    raise UserError(f'cannot write in --output {output}: {e.strerror or e}') from e
+  first_bad = None
+  for path, frames, why in read_inputs(unique.values(), num_frames):
+    why = _predict_input(stream, config, path, frames, why,
+                         overlay_prefix(path, tags[os.path.abspath(path)]))
+    frames = None  # the next input is read without this one's frames
+    if why is not None and first_bad is None:
+      first_bad = f'{path}: {why}'
+  stream.close()
+  counts = dict(stream.counts)
+  if not counts.get('read'):
+    clear([os.path.join(output, n) for n in RESULT_FILES])
+    if created and not os.listdir(output):
+      os.rmdir(output)
+    raise UserError(first_bad if len(unique) == 1 else
+                    f'none of the {len(unique)} inputs could be read (first: {first_bad})')
+  return counts
 
 
 def heat(m: np.ndarray, size: int = OVERLAY_SIZE) -> np.ndarray:
@@ -177,14 +400,21 @@ def heat(m: np.ndarray, size: int = OVERLAY_SIZE) -> np.ndarray:
   return cv2.cvtColor(cv2.applyColorMap(np.uint8(m * 255), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
 
 
-def predict_split(workdir: str, split: str, output: str, limit: int = 16) -> list[dict]:
+def predict_split(workdir: str, split: str, output: str, limit: int = 16,
+                  overwrite: bool = False) -> list[dict]:
   """The first `limit` faces of a split of the run's data set, each as one PNG row:
   face | predicted map | ground-truth mask | the model's own panels (predicted and
   ground-truth pairs, e.g. the local-similarity maps of fig. 5)."""
   from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  earlier = earlier_results(output, overwrite)
   config, forward = load_run(workdir)
   source = input_pipeline.data_source(config, split)
-  os.makedirs(output, exist_ok=True)
+  try:
+    os.makedirs(output, exist_ok=True)
+    clear(earlier)
+    listing = open(os.path.join(output, 'predictions.jsonl'), 'w')
+  except OSError as e:
+    raise UserError(f'cannot write in --output {output}: {e.strerror or e}') from e
   rows = []
   for i in range(min(limit, len(source))):
     ex = input_pipeline.prepare(source[i], config, None)
@@ -195,12 +425,13 @@ def predict_split(workdir: str, split: str, output: str, limit: int = 16) -> lis
     picture = np.concatenate([overlay(face, maps[0]), heat(ex['mask'])] +
                              [heat(v) for v in extra.values()], axis=1)
     name = f'{split}_{i:04d}.png'
-    cv2.imwrite(os.path.join(output, name), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     rows.append({'split': split, 'index': i, 'label': int(ex['label']),
                  'fake_probability': float(scores[0]), 'panels': ['face', 'map', 'mask',
                                                                   *extra], 'png': name})
-  with open(os.path.join(output, 'predictions.jsonl'), 'w') as f:
-    f.writelines(json.dumps(r) + '\n' for r in rows)
+    listing.write(json.dumps(rows[-1]) + '\n')  # the row first: every PNG is listed
+    listing.flush()
+    cv2.imwrite(os.path.join(output, name), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+  listing.close()
   return rows
 
 
@@ -215,6 +446,8 @@ def main(argv=None):
   parser.add_argument('--output', required=True)
   parser.add_argument('--frames', type=int, default=8, help='frames sampled per video')
   parser.add_argument('--batch_size', type=int, default=16, help='faces per forward pass')
+  parser.add_argument('--overwrite', action='store_true', help='replace the results of an '
+                      'earlier predict in --output (only the files it listed)')
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.ERROR)
   if bool(args.input) == bool(args.split):
@@ -224,20 +457,27 @@ def main(argv=None):
       fail(f'--{name} must be at least 1, not {getattr(args, name)}')
   try:
     if args.split:
-      rows = predict_split(args.workdir, args.split, args.output, args.limit)
+      rows = predict_split(args.workdir, args.split, args.output, args.limit,
+                           args.overwrite)
       print(f'{len(rows)} faces of split {args.split} -> {args.output}')
       return
-    rows, per_input = predict(args.workdir, args.input, args.output, args.frames,
-                              args.batch_size)
+    counts = predict(args.workdir, args.input, args.output, args.frames, args.batch_size,
+                     args.overwrite, on_input=print_input)
   except UserError as e:
     fail(str(e))
-  for r in per_input:
-    score = 'no face' if r['fake_probability'] is None else (
-        f'fake probability {r["fake_probability"]:.4f} (mean of {r["faces"]} faces)')
-    print(f'{r["path"]}: {score}')
-  faces_found = sum(r['status'] == 'ok' for r in rows)
-  print(f'{faces_found} faces in {len(rows)} rows -> {args.output}/predictions.jsonl')
+  if counts.get('skipped'):
+    print(f'{counts["skipped"]} of {counts["skipped"] + counts["read"]} inputs skipped '
+          f'(status in {args.output}/inputs.jsonl)')
+  print(f'{counts.get("faces", 0)} faces in {counts.get("rows", 0)} rows -> '
+        f'{args.output}/predictions.jsonl')
 
+
+def print_input(row: dict):
+  if row['fake_probability'] is None:
+    print(f'{row["path"]}: {row["status"]}', flush=True)
+  else:
+    print(f'{row["path"]}: fake probability {row["fake_probability"]:.4f} '
+          f'(mean of {row["faces"]} faces)', flush=True)
 
 if __name__ == '__main__':
   main()

@@ -121,14 +121,51 @@ def test_predict_rejects_non_images(trained_workdir, tmp_path):
   empty.write_bytes(b'')
   text = tmp_path / 'notes.png'
   text.write_text('not an image')
+  out = tmp_path / 'out'
   for path, words in ((empty, 'is empty'), (text, 'not a readable image'),
                       (tmp_path / 'missing.jpg', 'no such file')):
     proc = run_cli('fjax.predict', f'--workdir={trained_workdir}', '--input', str(path),
-                   '--output', str(tmp_path / 'out'), check=False)
-    assert words in error_line(proc)
+                   '--output', str(out), check=False)
+    assert error_line(proc) == f'error: {path}: {words}'.replace('is empty', 'file is empty')
+  # No input could be read: one line, and nothing left behind to block the next call.
+  proc = run_cli('fjax.predict', f'--workdir={trained_workdir}', '--input', str(empty),
+                 str(text), str(tmp_path / 'missing.jpg'), '--output', str(out), check=False)
+  assert error_line(proc) == (f'error: none of the 3 inputs could be read (first: {empty}: '
+                              'file is empty)')
+  assert not os.path.exists(out)
   proc = run_cli('fjax.predict', f'--workdir={trained_workdir}', '--input', str(text),
-                 '--output', str(tmp_path / 'out'), '--batch_size', '0', check=False)
+                 '--output', str(out), '--batch_size', '0', check=False)
   assert error_line(proc) == 'error: --batch_size must be at least 1, not 0'
+
+
+def test_predict_skips_a_bad_input_among_good_ones(trained_workdir, tmp_path):
+  """Unreadable image, cut video, missing file: each gets a status row in both files, the
+  good inputs around them are predicted as usual, and the call succeeds."""
+  text = tmp_path / 'notes.png'
+  text.write_text('not an image')
+  cut = tmp_path / 'cut.mp4'  # the first 5000 bytes of a real video: no index
+  with open(media.feat_data('single_face.mp4'), 'rb') as f:
+    cut.write_bytes(f.read(5000))
+  inputs = [media.insightface_image('t1.jpg'), str(text), str(cut),
+            str(tmp_path / 'missing.jpg'), media.feat_data('single_face.mp4')]
+  out = tmp_path / 'out'
+  proc = run_cli('fjax.predict', f'--workdir={trained_workdir}', '--input', *inputs,
+                 '--output', str(out), '--frames', '2', '--batch_size', '4')
+  assert '3 of 5 inputs skipped' in proc.stdout
+  statuses = ['ok', 'skipped: not a readable image', 'skipped: cannot decode the video',
+              'skipped: no such file', 'ok']
+  per_input = [json.loads(l) for l in open(out / 'inputs.jsonl')]
+  assert [(r['path'], r['status']) for r in per_input] == list(zip(inputs, statuses))
+  assert [r['faces'] for r in per_input] == [6, 0, 0, 0, 2]
+  rows = [json.loads(l) for l in open(out / 'predictions.jsonl')]
+  assert [r['status'] for r in rows] == ['ok'] * 6 + statuses[1:4] + ['ok'] * 2
+  for r in rows:
+    if r['status'] == 'ok':
+      assert 0 <= r['fake_probability'] <= 1 and os.path.exists(out / r['overlay'])
+    else:
+      assert r['fake_probability'] is None and 'overlay' not in r
+  for path, status in zip(inputs[1:4], statuses[1:4]):
+    assert f'{path}: {status}' in proc.stdout
 
 
 def test_predict_records_frames_without_a_face(trained_workdir, tmp_path):
@@ -140,4 +177,36 @@ def test_predict_records_frames_without_a_face(trained_workdir, tmp_path):
                       for r in rows)
   per_input = [json.loads(l) for l in open(out / 'inputs.jsonl')]
   assert per_input == [{'path': media.feat_data('no_face.mp4'), 'frames': len(rows), 'faces': 0,
-                        'fake_probability': None}]
+                        'fake_probability': None, 'status': 'no face'}]
+
+
+def test_summary_refuses_a_workdir_of_another_model(trained_workdir, tmp_path):
+  """As eval and train do: summary.json of another model's run is not replaced."""
+  with open(os.path.join(trained_workdir, 'config.json')) as f:
+    saved = json.load(f)
+  saved['model']['name'] = 'msccnet'
+  with open(tmp_path / 'config.json', 'w') as f:
+    json.dump(saved, f)
+  (tmp_path / 'summary.json').write_text('{"of": "msccnet"}')
+  line = error_line(_main(f'--config={TEST_CONFIG}', f'--workdir={tmp_path}',
+                          '--mode=summary'))
+  assert "holds a 'msccnet' run" in line
+  assert (tmp_path / 'summary.json').read_text() == '{"of": "msccnet"}'
+
+
+def test_workdir_naming_a_file(trained_workdir, tmp_path):
+  path = tmp_path / 'notes.txt'
+  path.write_text('a file')
+  for mode in ('train', 'summary'):
+    line = error_line(_main(f'--config={TEST_CONFIG}', f'--workdir={path}', f'--mode={mode}'))
+    assert line == f'error: --workdir {path} is a file, not a directory'
+  line = error_line(_main(f'--config={TEST_CONFIG}', f'--workdir={path}/run'))
+  assert line == f'error: --workdir {path}/run: {path} is a file, not a directory'
+  image = media.insightface_image('t1.jpg')
+  line = error_line(run_cli('fjax.predict', f'--workdir={path}', '--input', image,
+                            '--output', str(tmp_path / 'out'), check=False))
+  assert line == f'error: --workdir {path} is a file, not a directory'
+  line = error_line(run_cli('fjax.predict', f'--workdir={trained_workdir}', '--input', image,
+                            '--output', str(path), check=False))
+  assert line == f'error: --output {path} is a file, not a directory'
+  assert path.read_text() == 'a file'

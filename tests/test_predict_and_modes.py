@@ -1,12 +1,15 @@
 """The end-to-end path: train (fixture) -> eval mode -> summary mode -> predict."""
 import json
 import os
+import shutil
+import weakref
 
 import cv2
 import numpy as np
 
-from conftest import TEST_CONFIG, read_metrics, run_cli
+from conftest import TEST_CONFIG, error_line, read_metrics, run_cli
 from data_builders.demo_forgeries import media
+from fjax import predict
 from fjax.predict import batched
 
 
@@ -57,11 +60,112 @@ def test_predict_image_and_video(trained_workdir, tmp_path):
     assert not np.array_equal(picture[:, :256], picture[:, 256:])  # the map is drawn
   # Per input: the mean over its faces (6 faces in batches of 4: one padded batch).
   per_input = [json.loads(l) for l in open(out / 'inputs.jsonl')]
-  assert [(r['frames'], r['faces']) for r in per_input] == [(1, 6), (2, len(video))]
+  assert [(r['frames'], r['faces'], r['status']) for r in per_input] == [
+      (1, 6, 'ok'), (2, len(video), 'ok')]
   for r, faces in zip(per_input, (photo, video)):
     np.testing.assert_allclose(r['fake_probability'],
                                np.mean([f['fake_probability'] for f in faces]), rtol=1e-6)
     assert f"{r['path']}: fake probability {r['fake_probability']:.4f}" in proc.stdout
+
+
+def _predict(workdir, *args, check=True):
+  return run_cli('fjax.predict', f'--workdir={workdir}', *map(str, args), check=check)
+
+
+def _rows(path):
+  with open(path) as f:
+    return [json.loads(line) for line in f]
+
+
+def test_predict_keeps_inputs_of_the_same_name_apart(trained_workdir, tmp_path):
+  """real/0001.jpg and fake/0001.jpg (a forensics data set's layout): an overlay for every
+  face of both, none overwritten, each row naming the overlay of its own face."""
+  from fjax.preprocess import faces  # pylint: disable=g-import-not-at-top
+  paths = []
+  for folder, source in (('real', media.feat_data('single_face.jpg')),
+                         ('fake', media.insightface_image('t1.jpg'))):
+    os.makedirs(tmp_path / folder)
+    paths.append(str(tmp_path / folder / '0001.jpg'))
+    shutil.copy(source, paths[-1])
+  out = tmp_path / 'out'
+  _predict(trained_workdir, '--input', *paths, '--output', out)
+  rows = _rows(out / 'predictions.jsonl')
+  names = [r['overlay'] for r in rows]
+  assert [r['path'] for r in rows] == [paths[0]] + [paths[1]] * 6
+  assert len(set(names)) == 7 and sorted(names) == sorted(
+      n for n in os.listdir(out) if n.endswith('.png'))
+  prefixes = {r['path']: r['overlay'].split('_f00000_')[0] for r in rows}
+  assert len(set(prefixes.values())) == 2
+  assert all(p.startswith('0001-') for p in prefixes.values())  # the stem, then the tag
+  images = {p: faces.read_image(p) for p in paths}
+  for r in rows:  # the overlay's left half is this row's face, not the other input's
+    left = cv2.cvtColor(cv2.imread(str(out / r['overlay'])), cv2.COLOR_BGR2RGB)[:, :256]
+    box = np.array(r['box'], np.float32)  # rounded to 0.1 px in the row
+    own, other = (np.abs(faces.crop(images[p], box, 256).astype(int) - left).mean()
+                  for p in sorted(paths, key=lambda p: p != r['path']))
+    assert own < 2 < 10 < other, (own, other)
+
+
+def test_predict_never_mixes_two_runs(trained_workdir, tmp_path):
+  out = tmp_path / 'out'
+  _predict(trained_workdir, '--input', media.insightface_image('t1.jpg'), '--output', out)
+  (out / 'notes.txt').write_text('not written by predict')
+  before = sorted(os.listdir(out))
+  assert len(before) == 6 + 3
+  again = ('--input', media.feat_data('single_face.jpg'), '--output', out)
+  line = error_line(_predict(trained_workdir, *again, check=False))
+  assert line == (f'error: --output {out} already holds an earlier prediction '
+                  '(predictions.jsonl, inputs.jsonl, 6 overlay PNGs); pass --overwrite to '
+                  'replace it or choose another --output')
+  assert sorted(os.listdir(out)) == before
+  _predict(trained_workdir, *again, '--overwrite')
+  rows = _rows(out / 'predictions.jsonl')
+  assert len(rows) == 1 and rows[0]['path'] == media.feat_data('single_face.jpg')
+  assert sorted(os.listdir(out)) == sorted(['inputs.jsonl', 'notes.txt', 'predictions.jsonl',
+                                            rows[0]['overlay']])
+  # An overlay no predictions.jsonl lists (an older version's run) is not predict's to
+  # delete: --overwrite refuses rather than mix it with a new run.
+  shutil.copy(out / rows[0]['overlay'], out / 'old_f00000_face0.png')
+  line = error_line(_predict(trained_workdir, *again, '--overwrite', check=False))
+  assert 'overlay PNGs that no predictions.jsonl lists (e.g. old_f00000_face0.png)' in line
+  assert len(os.listdir(out)) == 5
+
+
+def test_predict_streams_one_input_at_a_time(trained_workdir, tmp_path, monkeypatch):
+  """Memory stays bounded: the model runs on the first input's faces before the second
+  input is read, every forward pass has --batch_size rows, and when an input is read no
+  frame of an earlier input is still alive."""
+  events, alive = [], []
+  read, load = predict.frames_of, predict.load_run
+
+  def frames_of(path, num_frames):
+    assert not [ref for ref in alive if ref() is not None], 'an earlier frame is held'
+    events.append('read')
+    frames = read(path, num_frames)
+    alive.extend(weakref.ref(frame) for _, frame in frames)
+    return frames
+
+  def load_run(workdir):
+    config, forward = load(workdir)
+    def logged(images):
+      events.append(images.shape[0])
+      return forward(images)
+    return config, logged
+
+  monkeypatch.setattr(predict, 'frames_of', frames_of)
+  monkeypatch.setattr(predict, 'load_run', load_run)
+  inputs = [media.insightface_image('t1.jpg'), media.feat_data('single_face.mp4'),
+            media.feat_data('single_face.jpg')]
+  counts = predict.predict(trained_workdir, inputs, str(tmp_path / 'out'), num_frames=3,
+                           batch_size=4)
+  assert counts == {'read': 3, 'rows': 10, 'faces': 10}
+  # 6 + 3 + 1 faces in batches of 4 (one may hold faces of two inputs), the last padded.
+  assert events == ['read', 4, 'read', 4, 'read', 4]
+  per_input = _rows(tmp_path / 'out' / 'inputs.jsonl')
+  rows = _rows(tmp_path / 'out' / 'predictions.jsonl')
+  for r in per_input:
+    scores = np.float32([f['fake_probability'] for f in rows if f['path'] == r['path']])
+    assert r['fake_probability'] == float(np.mean(scores))
 
 
 def test_batched_pads_to_one_shape_and_matches_row_by_row():
