@@ -75,12 +75,41 @@ def data_source(config, split: str, decoders=None):
     raise UserError(f'data set {name} has no split {split!r} '
                     f'(it has {sorted(builder.info.splits)})')
   check_mask_source(config, builder.info.features.keys())
+  check_shards(builder, split)
   source = builder.as_data_source(split=split, decoders=decoders)
   joined = config.dataset.mask_source == 'focus' and decoders is None
   if joined:
     source = WithFocusMaps(source, config.dataset.focus_maps, split)
   return Source(source, {'dataset': builder.info.full_name, 'split': split,
                          'focus_maps': joined, 'filters': []})
+
+
+_CHECKED_SHARDS: set[tuple[str, int, float]] = set()
+
+
+def check_shards(builder, split: str) -> None:
+  """One line naming the file when a shard of the split is missing, truncated or
+  damaged: each file must hold the number of records its build recorded (a truncated
+  array_record file opens, reads fewer records and fails later, mid-training)."""
+  from array_record.python import array_record_module  # pylint: disable=g-import-not-at-top
+  info = builder.info.splits[split]
+  for path, expected in zip(info.filepaths, info.shard_lengths):
+    path = str(path)
+    try:
+      key = (path, os.path.getsize(path), os.path.getmtime(path))
+      if key in _CHECKED_SHARDS:
+        continue
+      reader = array_record_module.ArrayRecordReader(path)
+      count = reader.num_records()
+      reader.close()
+    except (OSError, RuntimeError, ValueError) as e:
+      count, key = None, f'cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]})'
+    if count != expected:
+      problem = key if count is None else f'holds {count} of its {expected} records'
+      raise UserError(f'data file {path} {problem}: it is missing, truncated or damaged; '
+                      f'rebuild {builder.info.full_name} (delete its folder, then python -m '
+                      'data_builders.build)')
+    _CHECKED_SHARDS.add(key)
 
 
 class WithFocusMaps:

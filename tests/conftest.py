@@ -76,3 +76,13 @@ def run_steps(config, data_dir: str, steps: int):
     st, v = step(st, batch)
     values.append(jax.device_get(v))
   return model_lib, model, mesh, st, batch, values
+
+
+@pytest.fixture(scope='session')
+def focus_maps(data_dir, tmp_path_factory):
+  """(FoCus workdir trained for the test preset, the a_fus maps it exported)."""
+  root = tmp_path_factory.mktemp('focus')
+  run, maps = str(root / 'run'), str(root / 'maps')
+  run_cli('fjax.main', '--config=configs/focus.py:test', f'--workdir={run}', data_dir=data_dir)
+  proc = run_cli('fjax.focus_maps', f'--workdir={run}', f'--output={maps}', data_dir=data_dir)
+  return run, maps, proc.stdout

@@ -15,12 +15,9 @@ from fjax.focus_maps import Overlap
 from tests.conftest import TEST_CONFIG, error_line, read_metrics, run_cli
 
 
-def test_export_and_train_on_focus_maps(data_dir, trained_workdir, tmp_path):
-  run = str(tmp_path / 'focus')
-  run_cli('fjax.main', '--config=configs/focus.py:test', f'--workdir={run}', data_dir=data_dir)
-  maps = str(tmp_path / 'maps')
-  proc = run_cli('fjax.focus_maps', f'--workdir={run}', f'--output={maps}', data_dir=data_dir)
-  assert 'pixel AUC' in proc.stdout and 'real-face prior' in proc.stdout
+def test_export_and_train_on_focus_maps(data_dir, trained_workdir, focus_maps, tmp_path):
+  run, maps, printed = focus_maps
+  assert 'pixel AUC' in printed and 'real-face prior' in printed
   with open(os.path.join(maps, 'info.json')) as f:
     info = json.load(f)
   assert info['map'] == 'a_fus (eq. 5)' and 0 <= info['report']['test']['pixel_auc'] <= 1

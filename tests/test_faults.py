@@ -1,0 +1,212 @@
+"""The fault matrix: every model, with the data options that apply to it, stopped by
+SIGTERM, then killed with SIGKILL at a random step, then run to the end by the same
+command, ends bit-identical to a straight run. Also: a truncated newest checkpoint, a
+truncated data shard, a data mismatch, extending a finished run, a busy workdir and two
+first runs building the same data set at once."""
+from __future__ import annotations
+
+import glob
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from conftest import ROOT, TEST_CONFIG, error_line, read_metrics, run_cli
+
+TOTAL = 6
+ARGS = (f'--config.total_steps={TOTAL}', '--config.checkpoint_every=1',
+        '--config.eval_every=100', '--config.keep_checkpoints=20', '--config.log_every=1')
+
+# model config -> the data options it is run with (each a code path of its own).
+CELLS = {
+    'xception_real_only_sbi_workers': ('configs/xception.py:test', (
+        '--config.dataset.train_real_only=True', '--config.input.self_blend_prob=0.5',
+        '--config.input.photometric=True', '--config.input.workers=2')),
+    'msccnet_holdout': ('configs/msccnet.py:test', ('--config.dataset.holdout=face_swap',)),
+    'aunet_tamper_pairs_real_only': ('configs/aunet.py:test', ()),
+    'focus_gumbel': ('configs/focus.py:test', ()),
+    'local_similarity': ('configs/local_similarity.py:test', ()),
+    'focus_eval_on_focus_maps': ('configs/focus_eval.py:test', ('MAPS',)),
+    'semantic_noise_stage2_five_way': ('configs/semantic_noise.py:test,five_way,stage2=STAGE1',
+                                       ()),
+}
+
+
+def _env(data_dir, cache):
+  return dict(os.environ, TFDS_DATA_DIR=data_dir, JAX_PLATFORMS='cpu',
+              JAX_COMPILATION_CACHE_DIR=str(cache),  # the runs of one cell compile alike
+              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
+
+
+def _steps(workdir):
+  path = os.path.join(workdir, 'checkpoints')
+  return sorted(int(s) for s in os.listdir(path) if s.isdigit()) if os.path.isdir(path) else []
+
+
+def _wait_for_step(workdir, step, proc, timeout=300):
+  deadline = time.time() + timeout
+  while time.time() < deadline and proc.poll() is None:
+    if any(s >= step for s in _steps(workdir)):
+      return
+    time.sleep(0.02)
+  raise AssertionError(f'no checkpoint {step} in {workdir} (exit {proc.poll()})')
+
+
+def final_state(workdir, step=TOTAL):
+  path = os.path.join(workdir, 'checkpoints', str(step), 'state')
+  return jax.device_get(ocp.StandardCheckpointer().restore(path))
+
+
+def assert_identical(a, b):
+  flat_a, tree_a = jax.tree_util.tree_flatten(a)
+  flat_b, tree_b = jax.tree_util.tree_flatten(b)
+  assert tree_a == tree_b
+  for x, y in zip(flat_a, flat_b):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.fixture(scope='module')
+def stage1(data_dir, tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('stage1'))
+  run_cli('fjax.main', '--config=configs/semantic_noise.py:test,stage1', f'--workdir={workdir}',
+          data_dir=data_dir)
+  return workdir
+
+
+@pytest.mark.parametrize('cell', sorted(CELLS))
+def test_sigterm_then_kill_then_resume_is_bit_identical(cell, data_dir, focus_maps, stage1,
+                                                         tmp_path):
+  config, options = CELLS[cell]
+  config = config.replace('STAGE1', stage1)
+  options = [f'--config.dataset.mask_source=focus --config.dataset.focus_maps={focus_maps[1]}'
+             if o == 'MAPS' else o for o in options]
+  options = ' '.join(options).split()
+  rng = random.Random(cell)
+  env = _env(data_dir, tmp_path / 'jax_cache')
+  straight, faulted = str(tmp_path / 'straight'), str(tmp_path / 'faulted')
+  command = lambda w: [sys.executable, '-m', 'fjax.main', f'--config={config}',
+                       f'--workdir={w}', *ARGS, *options]
+  reference = subprocess.Popen(command(straight), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+
+  # 1. SIGTERM once a random early checkpoint exists: it checkpoints and says so.
+  proc = subprocess.Popen(command(faulted), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  _wait_for_step(faulted, rng.choice([1, 2]), proc)
+  proc.send_signal(signal.SIGTERM)
+  stderr = proc.communicate(timeout=300)[1]
+  line = stderr.strip().splitlines()[-1]
+  assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+  assert 'Traceback' not in stderr and line.startswith('stopped: SIGTERM at step'), line
+  stopped_at = int(re.search(r'step (\d+)', line).group(1))
+  assert stopped_at < TOTAL and _steps(faulted)[-1] == stopped_at
+
+  # 2. The same command, killed with SIGKILL after a random further checkpoint.
+  proc = subprocess.Popen(command(faulted), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  _wait_for_step(faulted, rng.randint(stopped_at + 1, TOTAL - 1), proc)
+  time.sleep(rng.uniform(0, 0.2))
+  proc.kill()
+  proc.wait()
+  assert _steps(faulted)[-1] < TOTAL, f'killed too late: {_steps(faulted)}'
+
+  # 3. The same command again runs to the end.
+  proc = subprocess.run(command(faulted), cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert reference.wait(timeout=600) == 0, reference.stderr.read()[-3000:]
+  assert_identical(final_state(straight), final_state(faulted))
+  assert [r['step'] for r in read_metrics(faulted) if r['split'] == 'test'] == [TOTAL]
+
+
+def _cli(workdir, data_dir, *extra, check=True):
+  return run_cli('fjax.main', f'--config={TEST_CONFIG}', f'--workdir={workdir}',
+                 '--config.checkpoint_every=2', '--config.eval_every=100',
+                 '--config.keep_checkpoints=10', *extra, data_dir=data_dir, check=check)
+
+
+def test_truncated_newest_checkpoint_falls_back_to_the_previous(data_dir, tmp_path):
+  straight, broken = str(tmp_path / 'straight'), str(tmp_path / 'broken')
+  _cli(straight, data_dir, '--config.total_steps=6')
+  _cli(broken, data_dir, '--config.total_steps=6')
+  for path in glob.glob(os.path.join(broken, 'checkpoints', '6', 'state', '**', '*'),
+                        recursive=True):
+    if os.path.isfile(path) and os.path.getsize(path) > 1000:  # the array data files
+      with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) // 2)
+  proc = _cli(broken, data_dir, '--config.total_steps=6')
+  warning = [l for l in proc.stderr.splitlines() if l.startswith('warning: checkpoint')]
+  assert len(warning) == 1 and 'corrupt or incomplete' in warning[0], proc.stderr[-2000:]
+  assert 'resuming from checkpoint 4' in warning[0]
+  assert os.path.isdir(os.path.join(broken, 'checkpoints', '6.corrupt'))  # kept, aside
+  assert_identical(final_state(straight), final_state(broken))
+
+
+def test_truncated_data_shard_is_one_line_naming_the_file(data_dir, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  copy = str(tmp_path / 'tfds')
+  shutil.copytree(data_dir, copy)
+  shard = sorted(glob.glob(os.path.join(copy, 'demo_forgeries', 'tiny', '*',
+                                        '*-train.array_record*')))[0]
+  with open(shard, 'r+b') as f:
+    f.truncate(os.path.getsize(shard) // 3)
+  proc = run_cli('fjax.main', f'--config={TEST_CONFIG}', f'--workdir={tmp_path / "run"}',
+                 data_dir=copy, check=False)
+  line = error_line(proc)
+  assert os.path.basename(shard) in line and 'rebuild' in line, line
+
+
+def test_data_mismatch_is_named_and_extension_continues(data_dir, tmp_path):
+  workdir = str(tmp_path / 'run')
+  real_only = ('--config.dataset.train_real_only=True', '--config.input.self_blend_prob=0.5')
+  _cli(workdir, data_dir, '--config.total_steps=2', *real_only)
+  line = error_line(_cli(workdir, data_dir, '--config.total_steps=4', check=False))
+  assert "filters: ['real_only'] there, [] here" in line and 'corrupt' not in line, line
+  line = error_line(_cli(workdir, data_dir, '--config.total_steps=4', '--config.seed=7',
+                         *real_only, check=False))
+  assert 'seed: 0 there, 7 here' in line, line
+  # A larger total_steps continues the finished run from its newest checkpoint.
+  _cli(workdir, data_dir, '--config.total_steps=4', *real_only)
+  steps = [r['step'] for r in read_metrics(workdir) if r['split'] == 'train']
+  assert steps == [1, 2, 3, 4] and _steps(workdir)[-1] == 4
+
+
+def test_busy_workdir_is_refused(data_dir, tmp_path):
+  workdir = str(tmp_path / 'run')
+  env = _env(data_dir, tmp_path / 'cache')
+  live = subprocess.Popen([sys.executable, '-m', 'fjax.main', f'--config={TEST_CONFIG}',
+                           f'--workdir={workdir}', '--config.total_steps=200',
+                           '--config.checkpoint_every=1'], cwd=ROOT, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    _wait_for_step(workdir, 1, live)
+    line = error_line(_cli(workdir, data_dir, check=False))
+    assert f'workdir {workdir} is in use by a live run (pid {live.pid} ' in line, line
+  finally:
+    live.kill()
+    live.wait()
+  _cli(workdir, data_dir, '--config.total_steps=4')  # a dead holder holds nothing
+
+
+def test_two_first_runs_build_the_data_set_once(tmp_path):
+  """Two processes that find the data set missing: one builds, the other waits, both
+  train on it."""
+  data_dir = str(tmp_path / 'tfds')
+  env = _env(data_dir, tmp_path / 'cache')
+  procs = [subprocess.Popen([sys.executable, '-m', 'fjax.main', f'--config={TEST_CONFIG}',
+                             f'--workdir={tmp_path / f"run{i}"}', '--config.total_steps=1'],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True) for i in range(2)]
+  outs = [p.communicate(timeout=900)[0] for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], [o[-2000:] for o in outs]
+  assert sum('downloaded and prepared' in o for o in outs) == 1, [o[-500:] for o in outs]
+  assert len(glob.glob(os.path.join(data_dir, 'demo_forgeries', 'tiny', '*',
+                                    'dataset_info.json'))) == 1
