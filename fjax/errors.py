@@ -1,4 +1,5 @@
 """The one exception type that reaches users as a single line and a non-zero exit."""
+import multiprocessing
 import os
 import sys
 
@@ -19,6 +20,8 @@ def fail(message: str, exit_code: int = 1, prefix: str = 'error'):
   """One line on stderr and exit, skipping interpreter teardown: Orbax's background
   threads would otherwise print tracebacks while the interpreter shuts down. Callers have
   already waited for any checkpoint write."""
+  for child in multiprocessing.active_children():  # grain's workers die with their parent
+    child.terminate()
   logging.flush()
   sys.stdout.flush()
   sys.stderr.flush()

@@ -94,6 +94,7 @@ def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False
   if os.path.exists(output):
     raise UserError(f'{output} exists; choose a new --output directory')
   config.dataset.holdout = ''  # every example of each split, in the split's order
+  config.input.workers = 0  # grain's workers batch their own shares: another order
   report = {}
   tmp = output + '.incomplete'
   os.makedirs(tmp, exist_ok=True)

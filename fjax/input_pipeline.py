@@ -399,14 +399,17 @@ def eval_batches(config, split: str, local_batch: int):
   num_batches = math.ceil(per_process / local_batch)
 
   def padded():
-    it = iter(loader)
-    template = None
-    for _ in range(num_batches):
-      batch = next(it, None)
-      if batch is None:  # this process's shard ran out: an all-padding batch
-        batch = {k: v[:0] for k, v in template.items()}
-      template = batch
-      yield {k: _pad(v, local_batch) for k, v in batch.items()}
+    # Grain's workers batch their own share of the records (with 2 workers, 8 examples
+    # arrive as two batches of 4), so the rows are re-cut into full local batches here.
+    rows, sent = None, 0
+    for batch in loader:
+      rows = batch if rows is None else {k: np.concatenate([rows[k], batch[k]]) for k in batch}
+      while len(rows['label']) >= local_batch:
+        yield {k: v[:local_batch] for k, v in rows.items()}
+        rows, sent = {k: v[local_batch:] for k, v in rows.items()}, sent + 1
+    for _ in range(sent, num_batches):  # the rest, then all-padding batches
+      yield {k: _pad(v, local_batch) for k, v in rows.items()}
+      rows = {k: v[:0] for k, v in rows.items()}
   return num_batches, len(source), padded()
 
 

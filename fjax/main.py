@@ -94,6 +94,10 @@ def main(argv):
   try:
     run(config, FLAGS.workdir, FLAGS.mode, FLAGS.split)
   except UserError as e:
+    if e.prefix == 'stopped':  # everything was closed in order: a normal exit
+      logging.flush()
+      print(f'{e.prefix}: {e}', file=sys.stderr, flush=True)
+      sys.exit(e.exit_code)
     fail(str(e), e.exit_code, e.prefix)
 
 

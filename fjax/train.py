@@ -141,6 +141,17 @@ def _train(config, workdir):
   finally:
     mgr.wait_until_finished()  # never leave a save in flight, even on error
     mgr.close()
+    _close(batches)
+
+
+def _close(batches):
+  """Stops grain's worker processes and frees their shared memory now: an exit through
+  `errors.fail` skips the interpreter teardown that would otherwise do it (grain 0.2's
+  DataLoaderIterator has no close of its own; its inner dataset iterator does)."""
+  close = getattr(batches, 'close', None) or getattr(getattr(batches, '_iterator', None),
+                                                     'close', None)
+  if close is not None:
+    close()
 
 
 def _resume(workdir, config, mgr, abstract, batches):
