@@ -2,15 +2,22 @@
 detection), the TPU VM script's gcloud commands, and the Colab notebook's cells."""
 import json
 import os
+import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
+import time
+
+import pytest
 
 from conftest import ROOT, TEST_CONFIG, read_metrics
+from test_faults import assert_identical, final_state
 
 # Stands in for SLURM's srun on one machine: SLURM_NTASKS copies of the command, each with
-# the variables srun gives a task.
+# the variables srun gives a task (its pid in LOG_DIR/task_<i>.pid), exit status the
+# highest of the tasks'.
 FAKE_SRUN = """#!/usr/bin/env bash
 [ "$1" = --kill-on-bad-exit=1 ] || { echo "unexpected srun flag $1" >&2; exit 3; }
 shift
@@ -19,11 +26,18 @@ for ((i = 0; i < SLURM_NTASKS; i++)); do
   SLURM_PROCID=$i SLURM_LOCALID=$i SLURM_STEP_NODELIST=localhost SLURM_STEP_NUM_NODES=1 \
     "$@" > "$LOG_DIR/task_$i.log" 2>&1 &
   pids+=($!)
+  echo $! > "$LOG_DIR/task_$i.pid"
 done
 status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+for pid in "${pids[@]}"; do wait "$pid" || { s=$?; [ $s -gt $status ] && status=$s; }; done
 exit $status
 """
+# Records what the script asks of scontrol.
+FAKE_SCONTROL = """#!/usr/bin/env bash
+echo "$@" >> "$LOG_DIR/scontrol.log"
+"""
+SLURM_ARGS = (f'--config={TEST_CONFIG}', '--config.total_steps=6', '--config.checkpoint_every=1',
+              '--config.eval_every=100', '--config.keep_checkpoints=10')
 
 
 def _free_port() -> int:
@@ -32,25 +46,68 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def test_slurm_script_runs_two_tasks(data_dir, tmp_path):
+def _slurm(tmp_path, data_dir, workdir):
+  """Starts launch/slurm_gpu.sbatch as SLURM would, two tasks on this machine. The
+  tasks' `python` is a script that execs this interpreter (a symlink to a venv's python
+  outside the venv would start the base interpreter, without the packages)."""
   bin_dir = tmp_path / 'bin'
-  bin_dir.mkdir()
-  (bin_dir / 'srun').write_text(FAKE_SRUN)
-  (bin_dir / 'srun').chmod(0o755)
-  (bin_dir / 'python').symlink_to(sys.executable)
-  workdir = str(tmp_path / 'run')
+  if not bin_dir.exists():
+    bin_dir.mkdir()
+    for name, text in (('srun', FAKE_SRUN), ('scontrol', FAKE_SCONTROL),
+                       ('python', f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')):
+      (bin_dir / name).write_text(text)
+      (bin_dir / name).chmod(0o755)
   env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', SLURM_JOB_ID='4242',
              SLURM_NTASKS='2', SLURM_SUBMIT_DIR=ROOT, JAX_COORDINATOR_PORT=str(_free_port()),
              LOG_DIR=str(tmp_path), TFDS_DATA_DIR=data_dir, JAX_PLATFORMS='cpu')
-  proc = subprocess.run(['bash', 'launch/slurm_gpu.sbatch', f'--config={TEST_CONFIG}',
-                         f'--workdir={workdir}', '--config.total_steps=2'],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  return subprocess.Popen(['bash', 'launch/slurm_gpu.sbatch', *SLURM_ARGS,
+                           f'--workdir={workdir}'], cwd=ROOT, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _finish(proc, tmp_path):
+  out, err = proc.communicate(timeout=600)
   logs = ''.join((tmp_path / f'task_{i}.log').read_text() for i in range(2))
-  assert proc.returncode == 0, proc.stderr[-2000:] + logs[-3000:]
-  assert [r['step'] for r in read_metrics(workdir) if r['split'] == 'train'] == [1, 2]
+  return proc.returncode, err + logs
+
+
+@pytest.fixture(scope='module')
+def slurm_straight(data_dir, tmp_path_factory):
+  tmp_path = tmp_path_factory.mktemp('slurm_straight')
+  workdir = str(tmp_path / 'run')
+  code, logs = _finish(_slurm(tmp_path, data_dir, workdir), tmp_path)
+  assert code == 0, logs[-3000:]
+  return workdir
+
+
+def test_slurm_script_runs_two_tasks(slurm_straight):
+  assert [r['step'] for r in read_metrics(slurm_straight) if r['split'] == 'train'] == \
+      list(range(1, 7))
   # Both tasks joined one run: each saved its own data-iterator state in the checkpoint.
-  data_files = os.listdir(os.path.join(workdir, 'checkpoints', '2', 'data'))
+  data_files = os.listdir(os.path.join(slurm_straight, 'checkpoints', '6', 'data'))
   assert [sum(f'process_{i}' in f for f in data_files) for i in range(3)] == [1, 1, 0]
+
+
+def test_slurm_sigterm_to_one_task_checkpoints_requeues_and_resumes(data_dir, slurm_straight,
+                                                                    tmp_path):
+  """Preemption reaches task 0 only: both tasks stop at the same step after writing its
+  checkpoint, the script requeues the job, and the requeued job ends where a run without
+  the signal ends."""
+  workdir = str(tmp_path / 'run')
+  proc = _slurm(tmp_path, data_dir, workdir)
+  deadline = time.time() + 300
+  while not os.path.isdir(os.path.join(workdir, 'checkpoints', '1')):
+    assert time.time() < deadline and proc.poll() is None, _finish(proc, tmp_path)[1][-3000:]
+    time.sleep(0.02)
+  os.kill(int((tmp_path / 'task_0.pid').read_text()), signal.SIGTERM)
+  code, logs = _finish(proc, tmp_path)
+  assert code == 143, logs[-3000:]
+  stops = re.findall(r'stopped: SIGTERM at step (\d+)', logs)
+  assert len(stops) == 2 and stops[0] == stops[1] and int(stops[0]) < 6, logs[-3000:]
+  assert (tmp_path / 'scontrol.log').read_text().split() == ['requeue', '4242']
+  code, logs = _finish(_slurm(tmp_path, data_dir, workdir), tmp_path)  # the requeued job
+  assert code == 0, logs[-3000:]
+  assert_identical(final_state(slurm_straight), final_state(workdir))
 
 
 def test_slurm_script_needs_flags():
