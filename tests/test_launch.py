@@ -107,7 +107,7 @@ def test_slurm_sigterm_to_one_task_checkpoints_requeues_and_resumes(data_dir, sl
   assert (tmp_path / 'scontrol.log').read_text().split() == ['requeue', '4242']
   code, logs = _finish(_slurm(tmp_path, data_dir, workdir), tmp_path)  # the requeued job
   assert code == 0, logs[-3000:]
-  assert_identical(final_state(slurm_straight), final_state(workdir))
+  assert_identical(final_state(slurm_straight, 6), final_state(workdir, 6))
 
 
 def test_slurm_script_needs_flags():
