@@ -136,9 +136,10 @@ def set_aside(mgr: ocp.CheckpointManager, step: int) -> str:
 
 @contextlib.contextmanager
 def _quiet_reads(where: str):
-  """Orbax's reader threads print tracebacks when a read fails: fd 2 points at /dev/null
-  while reading (`fjax.errors.fail` then writes to the saved real stderr and silences
-  fd 2 before any late thread output)."""
+  """Orbax's reader threads print tracebacks when a read fails, sometimes after the
+  failure reached us: fd 2 points at /dev/null while reading, and stays there when the
+  read fails (`fjax.errors.fail` writes to the saved real stderr; a run that goes on
+  calls `speak_again`)."""
   errors.REAL_STDERR = errors.REAL_STDERR if errors.REAL_STDERR is not None else os.dup(2)
   saved = os.dup(2)
   os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
@@ -149,9 +150,14 @@ def _quiet_reads(where: str):
   except Exception as e:  # pylint: disable=broad-except
     raise CorruptCheckpoint(f'checkpoint {where} is corrupt or incomplete '
                             f'({type(e).__name__}: {str(e).splitlines()[0][:200]})') from e
-  finally:
-    os.dup2(saved, 2)
-    os.close(saved)
+  os.dup2(saved, 2)
+  os.close(saved)
+
+
+def speak_again() -> None:
+  """fd 2 back on the real stderr after a failed read that the run survives."""
+  if errors.REAL_STDERR is not None:
+    os.dup2(errors.REAL_STDERR, 2)
 
 
 def _check_shapes(mgr, step, abstract_state, where):

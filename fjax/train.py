@@ -170,6 +170,7 @@ def _resume(workdir, config, mgr, abstract, batches):
       moved = checkpoint.set_aside(mgr, step)
       mgr.close()
       mgr = checkpoint.manager(workdir, config)
+      checkpoint.speak_again()
       if jax.process_index() == 0:
         print(f'warning: {e}; moved it to {moved}, resuming from checkpoint '
               f'{mgr.latest_step()}', file=sys.stderr, flush=True)
