@@ -50,6 +50,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.init_from = ''            # Orbax checkpoint of converted weights or a workdir
   c.init_into = ''            # module(s) the init_from weights go into: 'backbone' or 'a,b'
+  c.init_only = ''            # take only these top-level modules from init_from ('' = all)
+  c.train_only = ''           # the optimizer updates only these top-level modules ('' = all;
+                              # the others stay exactly as initialised, weight decay included)
   return c
 
 

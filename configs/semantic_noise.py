@@ -14,6 +14,8 @@ Ablations: --config.model.noise=False, .semantic=False, .taps=(3,).
 """
 from configs import common
 
+STAGE1_MODULES = 'backbone,seg1,seg2,seg3'
+
 PRESETS = {
     'demo': {
         'input.image_size': 64, 'batch_size': 16, 'total_steps': 150, 'eval_every': 75,
@@ -25,9 +27,12 @@ PRESETS = {
         'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
     },
     'c40': {'dataset.name': 'faceforensics/c40', 'input.noise_sigma': 10.0},
-    'stage1': {'model.stage': 1},
-    # Stage 2 trains everything from the stage-1 run's newest checkpoint (a workdir).
-    'stage2': lambda workdir: {'model.stage': 2, 'init_from': workdir, 'init_into': ''},
+    # Stage 1 trains the backbone and the semantic heads (L_seg) and nothing else.
+    'stage1': {'model.stage': 1, 'train_only': STAGE1_MODULES},
+    # Stage 2 trains everything; the backbone and semantic heads start from the stage-1
+    # run's newest checkpoint (a workdir), the rest from their initialisation (sec. III-E).
+    'stage2': lambda workdir: {'model.stage': 2, 'init_from': workdir, 'init_into': '',
+                               'init_only': STAGE1_MODULES},
     'five_way': {'model.num_classes': 5, 'input.labels': ('noise', 'method_label')},
     'test': common.test_preset(32),
 }

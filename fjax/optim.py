@@ -1,6 +1,7 @@
 """Optax optimizers and learning-rate schedules from `config.optimizer` / `config.schedule`."""
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -41,4 +42,20 @@ def optimizer(config) -> optax.GradientTransformation:
     raise UserError(f'config.optimizer.name {o.name!r}: use adam, adamw or sgd')
   if o.grad_clip:
     tx = optax.chain(optax.clip_by_global_norm(o.grad_clip), tx)
+  if config.train_only:
+    tx = optax.multi_transform({'train': tx, 'frozen': optax.set_to_zero()},
+                               _labels(config.train_only))
   return tx
+
+
+def _labels(train_only: str):
+  """params -> 'train' / 'frozen' per leaf, by top-level module (`config.train_only`)."""
+  wanted = {m.strip() for m in train_only.split(',') if m.strip()}
+
+  def labels(params):
+    if not wanted & set(params):
+      raise UserError(f'train_only={train_only!r} names no module of this model '
+                      f'(it has {sorted(params)})')
+    return {k: jax.tree.map(lambda _, k=k: 'train' if k in wanted else 'frozen', v)
+            for k, v in params.items()}
+  return labels

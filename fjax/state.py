@@ -46,6 +46,12 @@ def create(config, model, mesh):
   if config.init_from:
     loaded = checkpoint.nest_pretrained(checkpoint.load_pretrained(config.init_from),
                                         config.init_into)
+    if config.init_only:  # e.g. stage 2 of Detect and Locate: backbone + semantic heads
+      keep = {m.strip() for m in config.init_only.split(',') if m.strip()}
+      loaded = {kind: ({k: v for k, v in tree.items() if k in keep} if kind == 'params' else
+                       {col: {k: v for k, v in t.items() if k in keep}
+                        for col, t in tree.items()})
+                for kind, tree in loaded.items()}
     host = jax.device_get({'params': state['params'], 'model_state': state['model_state']})
     merged, count = checkpoint.merge_pretrained(host, loaded, config.init_from)
     logging.info('init_from %s: %d arrays loaded', config.init_from, count)

@@ -71,3 +71,35 @@ def test_five_way_head_reports_recall_per_class(data_dir):
   # demo fakes are none of FF++'s four methods: -1, excluded from the recall
   labels = np.asarray(out['method_label'])
   assert set(labels.tolist()) <= {-1, 0} and (labels == 0).any()
+
+
+def test_stage1_moves_only_its_modules_and_stage2_trains_the_classifier(data_dir, tmp_path):
+  """Issue 16.1: with Adam's L2 weight decay strong enough to matter in 4 steps, stage 1
+  leaves every module it does not train bit-identical to its initialisation; stage 2
+  takes the backbone and semantic heads from stage 1, the rest fresh, and its classifier
+  learns (its weights move, scores differ between faces)."""
+  from fjax import registry, sharding, state  # pylint: disable=g-import-not-at-top
+  from tests.conftest import run_cli  # pylint: disable=g-import-not-at-top
+  from tests.test_faults import final_state  # pylint: disable=g-import-not-at-top
+  stage1 = str(tmp_path / 'stage1')
+  run_cli('fjax.main', '--config=configs/semantic_noise.py:test,stage1', f'--workdir={stage1}',
+          '--config.total_steps=4', '--config.optimizer.weight_decay=0.5', data_dir=data_dir)
+  trained = final_state(stage1, 4)['params']
+  config = _config('test,stage1')
+  model = registry.model_module(config.model.name).build(config)
+  fresh = jax.device_get(state.create(config, model, sharding.make_mesh(config))[0]['params'])
+  stage1_modules = sn_config.STAGE1_MODULES.split(',')
+  for name in fresh:
+    same = jax.tree.leaves(jax.tree.map(np.array_equal, fresh[name], trained[name]))
+    assert (not all(same)) if name in stage1_modules else all(same), name
+
+  config = _config(f'test,stage2={stage1}')
+  created = jax.device_get(state.create(config, model, sharding.make_mesh(config))[0]['params'])
+  for name in fresh:
+    source = trained if name in stage1_modules else fresh
+    assert all(jax.tree.leaves(jax.tree.map(np.array_equal, created[name], source[name]))), name
+  model_lib, model, _, st, batch, _ = run_steps(config, data_dir, 2)
+  assert not np.array_equal(np.asarray(st['params']['fc1']['kernel']), created['fc1']['kernel'])
+  out = model.apply(evaluate.variables(st), batch['image'], train=False)
+  scores = np.asarray(model_lib.score(out))
+  assert scores.max() - scores.min() > 1e-6, scores
