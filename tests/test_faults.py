@@ -1,6 +1,6 @@
 """The fault matrix: every model, with the data options that apply to it, stopped by
-SIGTERM, then killed with SIGKILL at a random step, then run to the end by the same
-command, ends bit-identical to a straight run. Also: a truncated newest checkpoint, a
+SIGTERM, then killed with SIGKILL at a random step, then its newest checkpoint truncated,
+then run to the end by the same command, ends bit-identical to a straight run. Also: a
 truncated data shard, a data mismatch, extending a finished run, a busy workdir and two
 first runs building the same data set at once."""
 from __future__ import annotations
@@ -126,36 +126,37 @@ def test_sigterm_then_kill_then_resume_is_bit_identical(cell, data_dir, focus_ma
   proc.wait()
   assert _steps(faulted)[-1] < TOTAL, f'killed too late: {_steps(faulted)}'
 
-  # 3. The same command again runs to the end.
+  # 3. The newest checkpoint truncated (a full disk, a copy cut short): the same command
+  # sets it aside with one warning and runs to the end from the one before.
+  newest = _steps(faulted)[-1]
+  _truncate_arrays(os.path.join(faulted, 'checkpoints', str(newest)))
   proc = subprocess.run(command(faulted), cwd=ROOT, env=env, capture_output=True, text=True,
                         timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
+  warning = [l for l in proc.stderr.splitlines() if l.startswith('warning: checkpoint')]
+  assert len(warning) == 1 and 'corrupt or incomplete' in warning[0], proc.stderr[-2000:]
+  assert f'resuming from checkpoint {_steps_before(faulted, newest)}' in warning[0], warning
+  assert os.path.isdir(os.path.join(faulted, 'checkpoints', f'{newest}.corrupt'))  # kept
   assert reference.wait(timeout=600) == 0, reference.stderr.read()[-3000:]
   assert_identical(final_state(straight), final_state(faulted))
   assert [r['step'] for r in read_metrics(faulted) if r['split'] == 'test'] == [TOTAL]
+
+
+def _truncate_arrays(checkpoint_dir):
+  for path in glob.glob(os.path.join(checkpoint_dir, 'state', '**', '*'), recursive=True):
+    if os.path.isfile(path) and os.path.getsize(path) > 1000:  # the array data files
+      with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) // 2)
+
+
+def _steps_before(workdir, step):
+  return max(s for s in _steps(workdir) if s < step)
 
 
 def _cli(workdir, data_dir, *extra, check=True):
   return run_cli('fjax.main', f'--config={TEST_CONFIG}', f'--workdir={workdir}',
                  '--config.checkpoint_every=2', '--config.eval_every=100',
                  '--config.keep_checkpoints=10', *extra, data_dir=data_dir, check=check)
-
-
-def test_truncated_newest_checkpoint_falls_back_to_the_previous(data_dir, tmp_path):
-  straight, broken = str(tmp_path / 'straight'), str(tmp_path / 'broken')
-  _cli(straight, data_dir, '--config.total_steps=6')
-  _cli(broken, data_dir, '--config.total_steps=6')
-  for path in glob.glob(os.path.join(broken, 'checkpoints', '6', 'state', '**', '*'),
-                        recursive=True):
-    if os.path.isfile(path) and os.path.getsize(path) > 1000:  # the array data files
-      with open(path, 'r+b') as f:
-        f.truncate(os.path.getsize(path) // 2)
-  proc = _cli(broken, data_dir, '--config.total_steps=6')
-  warning = [l for l in proc.stderr.splitlines() if l.startswith('warning: checkpoint')]
-  assert len(warning) == 1 and 'corrupt or incomplete' in warning[0], proc.stderr[-2000:]
-  assert 'resuming from checkpoint 4' in warning[0]
-  assert os.path.isdir(os.path.join(broken, 'checkpoints', '6.corrupt'))  # kept, aside
-  assert_identical(final_state(straight, 6), final_state(broken, 6))
 
 
 def test_truncated_data_shard_is_one_line_naming_the_file(data_dir, tmp_path):
