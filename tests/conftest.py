@@ -13,6 +13,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_CONFIG = 'configs/xception.py:test'
 
 
+@pytest.fixture(scope='session', autouse=True)
+def compilation_cache(tmp_path_factory):
+  """One persistent XLA compilation cache for the session: the many runs of the same test
+  configs (fresh processes each) compile once (same program, same executable)."""
+  path = str(tmp_path_factory.mktemp('jax_cache'))
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = path
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+  return path
+
+
 @pytest.fixture(scope='session')
 def data_dir(tmp_path_factory):
   path = str(tmp_path_factory.mktemp('tfds'))

@@ -40,10 +40,9 @@ CELLS = {
 }
 
 
-def _env(data_dir, cache):
-  return dict(os.environ, TFDS_DATA_DIR=data_dir, JAX_PLATFORMS='cpu',
-              JAX_COMPILATION_CACHE_DIR=str(cache),  # the runs of one cell compile alike
-              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
+def _env(data_dir):
+  # conftest's compilation cache is inherited: the runs of one cell compile alike.
+  return dict(os.environ, TFDS_DATA_DIR=data_dir, JAX_PLATFORMS='cpu')
 
 
 def _steps(workdir):
@@ -97,7 +96,7 @@ def test_sigterm_then_kill_then_resume_is_bit_identical(cell, data_dir, focus_ma
              if o == 'MAPS' else o for o in options]
   options = ' '.join(options).split()
   rng = random.Random(cell)
-  env = _env(data_dir, tmp_path / 'jax_cache')
+  env = _env(data_dir)
   straight, faulted = str(tmp_path / 'straight'), str(tmp_path / 'faulted')
   command = lambda w: [sys.executable, '-m', 'fjax.main', f'--config={config}',
                        f'--workdir={w}', *ARGS, *options]
@@ -190,7 +189,7 @@ def test_data_mismatch_is_named_and_extension_continues(data_dir, tmp_path):
 
 def test_busy_workdir_is_refused(data_dir, tmp_path):
   workdir = str(tmp_path / 'run')
-  env = _env(data_dir, tmp_path / 'cache')
+  env = _env(data_dir)
   live = subprocess.Popen([sys.executable, '-m', 'fjax.main', f'--config={TEST_CONFIG}',
                            f'--workdir={workdir}', '--config.total_steps=200',
                            '--config.checkpoint_every=1'], cwd=ROOT, env=env,
@@ -209,7 +208,7 @@ def test_two_first_runs_build_the_data_set_once(tmp_path):
   """Two processes that find the data set missing: one builds, the other waits, both
   train on it."""
   data_dir = str(tmp_path / 'tfds')
-  env = _env(data_dir, tmp_path / 'cache')
+  env = _env(data_dir)
   procs = [subprocess.Popen([sys.executable, '-m', 'fjax.main', f'--config={TEST_CONFIG}',
                              f'--workdir={tmp_path / f"run{i}"}', '--config.total_steps=1'],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE,
