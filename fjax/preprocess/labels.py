@@ -2,8 +2,10 @@
 (NumPy/OpenCV/PyWavelets; host side only).
 
 - `pixel_diff` (MG1) and `diff_mask` (MG2, > 0.1): FoCus's comparison baselines.
-- `ssim_map`: SSIM (Wang et al. 2004, Gaussian window sigma 1.5) of two grayscale images.
-- `msccnet_mask`: MSCCNet's pixel-level FF++ annotation (sec. 4.1, released procedure).
+- `ssim_map`: SSIM (Wang et al. 2004; Gaussian window sigma 1.5, or a uniform window) of
+  two grayscale images.
+- `msccnet_mask`: MSCCNet's pixel-level FF++ annotation (sec. 4.1; the authors' released
+  script step by step).
 - `noise_residual`: Detect-and-Locate's noise label, the wavelet Wiener residual.
 - `au_maps`, `partial_face_mask`: AUNet's 15 action-unit regions and tampering mask.
 """
@@ -34,15 +36,22 @@ def diff_mask(real: np.ndarray, fake: np.ndarray, threshold: float = 0.1) -> np.
 
 
 def ssim_map(a: np.ndarray, b: np.ndarray, data_range: float = 255.0,
-             sigma: float = 1.5) -> np.ndarray:
+             sigma: float = 1.5, win_size: int | None = None) -> np.ndarray:
   """Per-pixel SSIM of two grayscale images: luminance * contrast-structure terms from
-  Gaussian-weighted local moments (population covariances, K1 0.01, K2 0.03)."""
+  local moments (K1 0.01, K2 0.03). Gaussian-weighted (`sigma`) with population
+  covariances; with `win_size`, a uniform win_size x win_size window with sample
+  covariances instead (scikit-image's default window)."""
   a, b = a.astype(np.float64), b.astype(np.float64)
-  blur = lambda x: ndimage.gaussian_filter(x, sigma, mode='reflect', truncate=3.5)
+  if win_size:
+    blur = lambda x: ndimage.uniform_filter(x, win_size, mode='reflect')
+    norm = win_size ** 2 / (win_size ** 2 - 1)  # sample, not population, (co)variances
+  else:
+    blur = lambda x: ndimage.gaussian_filter(x, sigma, mode='reflect', truncate=3.5)
+    norm = 1.0
   mu_a, mu_b = blur(a), blur(b)
-  var_a = blur(a * a) - mu_a ** 2
-  var_b = blur(b * b) - mu_b ** 2
-  cov = blur(a * b) - mu_a * mu_b
+  var_a = norm * (blur(a * a) - mu_a ** 2)
+  var_b = norm * (blur(b * b) - mu_b ** 2)
+  cov = norm * (blur(a * b) - mu_a * mu_b)
   c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
   # SSIM = (2 mu_a mu_b + C1)(2 cov + C2) / ((mu_a^2 + mu_b^2 + C1)(var_a + var_b + C2))
   return ((2 * mu_a * mu_b + c1) * (2 * cov + c2) /
@@ -56,23 +65,32 @@ def ssim_dissimilarity(real: np.ndarray, fake: np.ndarray) -> np.ndarray:
 
 
 def msccnet_mask(real: np.ndarray, fake: np.ndarray) -> np.ndarray:
-  """MSCCNet's annotation of a fake crop (both crops cut with the real frame's box):
-  1 - SSIM of the grayscale pair, min-max normalised, 5x5 Gaussian blur, > 0.08; dilate
-  (7x7 ellipse, 3x); fill the convex hull of every contour of > 5 points; erode (5x5
-  ellipse, 3x); 7x7 Gaussian blur; > 0. Returns float32 {0, 1}."""
-  s = 1.0 - ssim_map(gray(real), gray(fake))
-  s = (s - s.min()) / max(s.max() - s.min(), 1e-12)
-  s = cv2.GaussianBlur(s.astype(np.float32), (5, 5), 0)
-  m = (s > 0.08).astype(np.uint8)
+  """MSCCNet's annotation of a fake crop (uint8 RGB crops cut with the same box), the
+  steps of the authors' released FF++ annotation script in order. Returns float32 {0, 1};
+  zeros where the script writes no mask (an identical pair, no contour of > 5 points)."""
+  # Grayscale as OpenCV rounds it to uint8, then scaled to [0, 1].
+  g_real, g_fake = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) / 255.0 for x in (real, fake))
+  # SSIM map as scikit-image's default call computes it on float images: 7x7 uniform
+  # window, sample covariances, data_range 2 (the float dtype range -1..1 it assumed).
+  d = 1.0 - ssim_map(g_fake, g_real, data_range=2.0, win_size=7)
+  if not d.max() > d.min():
+    return np.zeros(d.shape, np.float32)
+  d = (d - d.min()) / (d.max() - d.min())  # min-max normalised dissimilarity
+  d = cv2.GaussianBlur(d, (5, 5), 0)
+  # Above 0.08, weighted by the fake's intensity; uint8 of that > 0 (black pixels drop).
+  m = ((g_fake * (d > 0.08) * 255).astype(np.uint8) > 0).astype(np.uint8) * 255
   m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)), iterations=3)
-  contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-  hull = np.zeros_like(m)
-  for c in contours:
-    if len(c) > 5:
-      cv2.fillConvexPoly(hull, cv2.convexHull(c), 1)
+  # ONE convex hull around the points of every contour (tree retrieval, simple chains)
+  # of more than 5 points, filled.
+  contours, _ = cv2.findContours(m, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+  points = [c for c in contours if len(c) > 5]
+  if not points:
+    return np.zeros(d.shape, np.float32)
+  hull = cv2.fillConvexPoly(np.zeros_like(m), cv2.convexHull(np.concatenate(points)), 255)
   hull = cv2.erode(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)), iterations=3)
-  hull = cv2.GaussianBlur(hull.astype(np.float32), (7, 7), 0)
-  return (hull > 0).astype(np.float32)
+  # 7x7 Gaussian blur of the [0, 1] hull, uint8 of x 255 > 0.
+  blur = cv2.GaussianBlur(hull / 255.0, (7, 7), 0)
+  return ((blur * 255).astype(np.uint8) > 0).astype(np.float32)
 
 
 # Manipulation maps computed from an aligned (real, fake) pair, by mask-source name.
