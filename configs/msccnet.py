@@ -36,6 +36,9 @@ PRESETS = {
         'best_metric': 'miou',
     },
     'c40': {'dataset.name': 'faceforensics/c40'},
+    # The released forward pass where the paper preset differs, for weights imported with
+    # `python -m fjax.weights import --model msccnet`.
+    'official': {'model.official': True},
     'holdout': lambda method: {'dataset.holdout': method},
     'test': common.test_preset(32, **{'model.channels': 32, 'model.depth': 14}),
 }
@@ -50,6 +53,9 @@ def get_config(arg=None):
   c.model.gcn = True
   c.model.fuse = 'concat'      # concat | add
   c.model.mfa = True
+  c.model.mscc = True          # False with mfa: table 6's "+MFA"; with mfa=False: "Base"
+  c.model.deep_stem = True     # ResNet-50 v1c (three 3x3 stem convs), as released
+  c.model.official = False     # True: the released forward pass (see the model's Model.official)
   c.model.output_stride = 8
   c.model.depth = 50           # ResNet depth (14: one block per layer, tests only)
   c.model.cls_weight = 1.0

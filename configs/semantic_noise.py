@@ -33,6 +33,9 @@ PRESETS = {
     # run's newest checkpoint (a workdir), the rest from their initialisation (sec. III-E).
     'stage2': lambda workdir: {'model.stage': 2, 'init_from': workdir, 'init_into': '',
                                'init_only': STAGE1_MODULES},
+    # The released forward pass (arch/xcep_fusion.py) where the paper preset differs: for
+    # weights imported with `python -m fjax.weights import --model semantic_noise`.
+    'official': {'model.official': True},
     'five_way': {'model.num_classes': 5, 'input.labels': ('noise', 'method_label')},
     'test': common.test_preset(32),
 }
@@ -45,6 +48,7 @@ def get_config(arg=None):
   c.model.semantic = True      # semantic (mask) heads
   c.model.noise = True         # noise heads
   c.model.taps = (1, 2, 3)     # conv2, block2, block11 (block11's heads always feed fusion)
+  c.model.official = False     # True: attention by seg3's raw logit, as the released code
   c.model.stage = 2            # 1: backbone + semantic heads only; 2: everything
   c.model.noise_weight = 0.1   # lambda1
   c.model.seg_weight = 1.0     # lambda2

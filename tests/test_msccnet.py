@@ -72,11 +72,12 @@ def test_output_shapes_at_512_and_another_size():
 
 @pytest.mark.parametrize('ablation', [  # tables 6-8, combined to keep the suite short
     {'gcn': False, 'dct': False, 'groups': 16}, {'fuse': 'add', 'groups': 1, 'mfa': False},
-    {'mscc_weight': 0.0}])
+    {'mscc': False, 'mscc_weight': 0.0}, {'official': True}])
 def test_ablations_train_a_step_with_finite_gradients(ablation, data_dir):
   config = _config(**ablation)
   *_, values = run_steps(config, data_dir, 1)
   assert all(np.isfinite(v).all() for v in values[0].values())
+  assert ('loss_mscc' in values[0]) == ablation.get('mscc', True)
 
 
 def test_steps_lower_all_three_losses(data_dir):

@@ -1,6 +1,8 @@
 """Detect and Locate: shapes at 299, ablations, learning, localisation map, five-way head."""
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -36,7 +38,7 @@ def test_localization_is_the_gamma_weighted_sum():
   outs = {f'seg{t}': jnp.asarray(rng.standard_normal((1, n, n, 2)), jnp.float32)
           for t, n in ((1, 8), (2, 4), (3, 2))}
   got = np.asarray(semantic_noise.localization(outs))
-  probs = {k: jax.nn.softmax(v, -1)[..., 1] for k, v in outs.items()}
+  probs = {k: jax.nn.sigmoid(v[..., 1]) for k, v in outs.items()}  # BCE-trained channel 1
   up = {k: np.asarray(jax.image.resize(v, (1, 8, 8), 'linear', antialias=True))
         for k, v in probs.items()}
   np.testing.assert_allclose(got, 0.1 * up['seg1'] + 0.2 * up['seg2'] + 0.7 * up['seg3'],
@@ -103,3 +105,47 @@ def test_stage1_moves_only_its_modules_and_stage2_trains_the_classifier(data_dir
   out = model.apply(evaluate.variables(st), batch['image'], train=False)
   scores = np.asarray(model_lib.score(out))
   assert scores.max() - scores.min() > 1e-6, scores
+
+
+def test_semantic_loss_is_bce_on_soft_masks_as_released():
+  """L_seg against PyTorch's BCEWithLogitsLoss on the released target [m, 1 - m]
+  (channel 0 manipulated there, 1 here) with the mask resized to each tap, soft."""
+  import torch  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(1)
+  mask = (rng.uniform(size=(2, 32, 32)) > 0.6).astype(np.float32)
+  outputs = {f'seg{t}': jnp.asarray(rng.normal(size=(2, n, n, 2)), jnp.float32)
+             for t, n in ((1, 13), (2, 4), (3, 2))}
+  config = _config()
+  batch = {'valid': jnp.ones(2), 'label': jnp.ones(2, jnp.int32), 'mask': jnp.asarray(mask),
+           'noise': jnp.zeros((2, 32, 32, 3))}
+  outputs['logit'] = jnp.zeros(2)
+  _, terms = semantic_noise.loss_fn(outputs, batch, config)
+  ref = 0.0
+  for k in ('seg1', 'seg2', 'seg3'):
+    n = outputs[k].shape[1]
+    m = np.asarray(jax.image.resize(jnp.asarray(mask), (2, n, n), 'linear', antialias=True))
+    assert 0 < ((m > 0.01) & (m < 0.99)).mean()  # soft, not thresholded
+    target = torch.from_numpy(np.stack([m, 1 - m], 1))
+    logits = torch.from_numpy(np.asarray(outputs[k])[..., ::-1].transpose(0, 3, 1, 2).copy())
+    ref += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, target))
+  np.testing.assert_allclose(float(terms['loss_seg']), ref, rtol=1e-5)
+
+
+def test_initialisation_is_the_released_one():
+  """Convs He-normal over fan-out (N(0, 2 / (k k out))), biases and linears PyTorch's
+  uniform defaults, transposed convs uniform over torch's fan (k k out)."""
+  config = _config()
+  config.input.image_size = 64
+  model = semantic_noise.build(config)
+  p = model.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))['params']
+  k = np.asarray(p['seg3']['Conv_1']['kernel'])  # 3x3, 728 -> 256
+  assert np.std(k) == pytest.approx(math.sqrt(2 / (9 * 256)), rel=0.02)
+  assert np.asarray(p['backbone']['conv1']['kernel']).std() == pytest.approx(
+      math.sqrt(2 / (9 * 32)), rel=0.15)
+  b = np.asarray(p['seg3']['Conv_1']['bias'])
+  assert np.abs(b).max() <= 1 / math.sqrt(9 * 728) and np.abs(b).max() > 0.8 / math.sqrt(9 * 728)
+  t = np.asarray(p['seg1']['ConvTranspose_0']['kernel'])  # 5x5, 256 -> 64
+  bound = 1 / math.sqrt(25 * 64)
+  assert np.abs(t).max() <= bound and np.abs(t).max() > 0.99 * bound
+  fc = np.asarray(p['fc0']['kernel'])
+  assert np.abs(fc).max() <= 1 / math.sqrt(2912) and np.abs(fc).max() > 0.99 / math.sqrt(2912)

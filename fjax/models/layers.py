@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -115,10 +115,11 @@ class DepthwiseConv(nn.Module):
   padding: Any = 'SAME'
   dilation: int = 1
   dtype: Dtype = jnp.float32
+  kernel_init: Callable = nn.initializers.lecun_normal()
 
   @nn.compact
   def __call__(self, x):
-    kernel = self.param('kernel', nn.initializers.lecun_normal(),
+    kernel = self.param('kernel', self.kernel_init,
                         (self.kernel_size, self.kernel_size, 1, x.shape[-1]), jnp.float32)
     x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
     return depthwise_conv(x, kernel, self.strides, self.padding, self.dilation)
@@ -131,12 +132,13 @@ class SeparableConv2d(nn.Module):
   strides: int = 1
   dilation: int = 1
   dtype: Dtype = jnp.float32
+  kernel_init: Callable = nn.initializers.lecun_normal()
 
   @nn.compact
   def __call__(self, x):
     pad = self.dilation * (self.kernel_size // 2)
     x = DepthwiseConv(self.kernel_size, self.strides, ((pad, pad),) * 2, self.dilation,
-                      self.dtype, name='conv1')(x)
+                      self.dtype, self.kernel_init, name='conv1')(x)
     return nn.Conv(self.features, (1, 1), use_bias=False, dtype=self.dtype,
-                   name='pointwise')(x)
+                   kernel_init=self.kernel_init, name='pointwise')(x)
 

@@ -13,6 +13,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from fjax.models import image_ops, losses
@@ -37,30 +38,48 @@ class ConvBNReLU(nn.Module):
 
 
 class PixelHead(nn.Module):
-  """1x1 conv-BN-ReLU, dropout 0.1, 1x1 conv to `classes` logits."""
+  """1x1 conv-BN-ReLU, dropout 0.1 (of pixels; `channel_dropout`: of whole channels, as
+  the released Dropout2d), 1x1 conv to `classes` logits."""
   hidden: int
   classes: int = 2
   dtype: Any = jnp.float32
+  channel_dropout: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool):
     x = ConvBNReLU(self.hidden, 1, self.dtype)(x, train)
-    x = nn.Dropout(0.1, deterministic=not train)(x)
+    x = nn.Dropout(0.1, broadcast_dims=(1, 2) if self.channel_dropout else (),
+                   deterministic=not train)(x)
     return nn.Conv(self.classes, (1, 1), dtype=self.dtype)(x)
 
 
 class GCN(nn.Module):
   """Graph convolution over the N spectral class-center nodes (GloRe style):
-  out = W2 relu(W1 x + x), W1 mixing nodes (1x1 conv over N, with bias), W2 a linear over
-  the c channels without bias. x: [B, N, k, c]."""
+  out = W2 relu(W1 x + x), W1 mixing nodes (1x1 conv over N, with bias unless
+  `node_bias=False` as released), W2 a linear over the c channels without bias.
+  x: [B, N, k, c]."""
+  node_bias: bool = True
 
   @nn.compact
   def __call__(self, x):
     n = x.shape[1]
     w1 = self.param('node_mix', nn.initializers.lecun_normal(), (n, n))
-    b1 = self.param('node_bias', nn.initializers.zeros, (n,))
-    mixed = jnp.einsum('nm,bmkc->bnkc', w1, x) + b1[None, :, None, None]
+    mixed = jnp.einsum('nm,bmkc->bnkc', w1, x)
+    if self.node_bias:
+      mixed = mixed + self.param('node_bias', nn.initializers.zeros, (n,))[None, :, None, None]
     return nn.Dense(x.shape[-1], use_bias=False, name='channel')(nn.relu(mixed + x))
+
+
+def released_dct_filter(h: int, w: int, channels: int, k: int = 8) -> np.ndarray:
+  """The released MultiSpectralDCTLayer's fixed filter, (h, w, channels): its k*k (u, v)
+  bases (k = 8 whatever spectral_k is) each on a run of channels // k^2 consecutive
+  channels; channels past k^2 runs (all of them when channels < k^2) get 0."""
+  bases = image_ops.dct_bases(h, w, k)
+  run = channels // (k * k)
+  out = np.zeros((h, w, channels), np.float32)
+  if run:
+    out[..., :run * k * k] = np.repeat(bases, run, axis=0).transpose(1, 2, 0)
+  return out
 
 
 def class_centers(probs, feats):
@@ -76,6 +95,7 @@ class MSCC(nn.Module):
   gcn: bool = True
   fuse: str = 'concat'       # concat | add (table 8)
   classes: int = 2
+  official: bool = False     # the released module (see Model.official)
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -84,22 +104,29 @@ class MSCC(nn.Module):
     n = self.groups
     c = channels // n
     groups = f_a.reshape(b, h, w, n, c).transpose(0, 3, 1, 2, 4)          # [B, N, h, w, c]
-    if self.dct:  # eq. 7: group n times its (u, v) DCT basis image
+    if self.dct and self.official:  # released: per-channel filter of 64 frequencies
+      spectral = (f_a * jnp.asarray(released_dct_filter(h, w, channels), f_a.dtype)).reshape(
+          b, h, w, n, c).transpose(0, 3, 1, 2, 4)
+    elif self.dct:  # eq. 7: group n times its (u, v) DCT basis image
       k = int(round(math.sqrt(n)))
       bases = jnp.asarray(image_ops.dct_bases(h, w, k), groups.dtype)    # [N, h, w]
       spectral = groups * bases[None, :, :, :, None]
     else:
       spectral = groups
     # Eq. 9: one pixel head shared by the groups (groups folded into the batch).
-    p_a = PixelHead(c, self.classes, self.dtype, name='coarse_head')(
+    p_a = PixelHead(c, self.classes, self.dtype, self.official, name='coarse_head')(
         spectral.reshape(b * n, h, w, c), train).reshape(b, n, h, w, self.classes)
-    # Eq. 15: a 1x1 conv across the N groups' predictions -> the coarse map for L_mscc.
-    fused = nn.Conv(self.classes, (1, 1), dtype=self.dtype, name='group_fuse')(
-        p_a.transpose(0, 2, 3, 1, 4).reshape(b, h, w, n * self.classes))
-    probs = jax.nn.softmax(p_a.astype(jnp.float32), axis=-1).reshape(b, n, h * w, -1)
+    if self.official:  # released fusion: one weight per group, shared by the classes
+      fused = nn.Dense(1, dtype=self.dtype, name='group_fuse')(p_a.transpose(0, 2, 3, 4, 1))[..., 0]
+    else:  # eq. 15: a 1x1 conv across the N groups' predictions -> the coarse map
+      fused = nn.Conv(self.classes, (1, 1), dtype=self.dtype, name='group_fuse')(
+          p_a.transpose(0, 2, 3, 1, 4).reshape(b, h, w, n * self.classes))
+    p_a = p_a.astype(jnp.float32)
+    # Eq. 10 weighs pixels by class probability; the released code by the raw logits.
+    probs = (p_a if self.official else jax.nn.softmax(p_a, axis=-1)).reshape(b, n, h * w, -1)
     centers = class_centers(probs, spectral.reshape(b, n, h * w, c).astype(jnp.float32))
     if self.gcn:  # eq. 11
-      centers = GCN(name='gcn')(centers)
+      centers = GCN(node_bias=not self.official, name='gcn')(centers)
     # Eqs. 12-13: pixel-to-center attention of each group's slice of F_A.
     feats = groups.reshape(b, n, h * w, c).astype(jnp.float32)
     attn = jax.nn.softmax(jnp.einsum('bnpc,bnkc->bnpk', feats, centers), axis=-1)
@@ -119,14 +146,19 @@ class Model(nn.Module):
   gcn: bool = True
   fuse: str = 'concat'
   mfa: bool = True
+  mscc: bool = True          # False: table 6's "Base" / "+MFA" rows (decoder on F_A)
   output_stride: int = 8
   depth: int = 50
+  deep_stem: bool = True     # ResNet-50 v1c, as released (mmseg's resnet50_v1c weights)
+  # The released forward pass where the paper differs: DCT filter, centres from raw logits,
+  # GCN without node bias, one fusion weight per group, Dropout2d.
+  official: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
-    feats = ResNet(self.depth, output_stride=self.output_stride, dtype=self.dtype,
-                   name='backbone')(images, train=train)
+    feats = ResNet(self.depth, deep_stem=self.deep_stem, output_stride=self.output_stride,
+                   dtype=self.dtype, name='backbone')(images, train=train)
     cls_logits = nn.Dense(2, dtype=self.dtype, name='cls_head')(feats['layer4'].mean((1, 2)))
     if self.mfa:  # MFA: layer2..4 -> 3x3 conv-BN-ReLU to C each, concat, 3x3 conv-BN-ReLU
       size = feats['layer2'].shape[1:3]
@@ -136,13 +168,15 @@ class Model(nn.Module):
           jnp.concatenate(levels, -1), train)
     else:
       f_a = ConvBNReLU(self.channels, 3, self.dtype, name='reduce')(feats['layer4'], train)
-    f_m, coarse = MSCC(self.groups, self.dct, self.gcn, self.fuse, dtype=self.dtype,
-                       name='mscc')(f_a, train)
-    seg = PixelHead(self.channels, 2, self.dtype, name='decoder')(f_m, train)
+    out = {'cls_logits': cls_logits.astype(jnp.float32)}
     hw = images.shape[1:3]
-    return {'cls_logits': cls_logits.astype(jnp.float32),
-            'seg_logits': _resize(seg, hw).astype(jnp.float32),
-            'mscc_logits': _resize(coarse, hw).astype(jnp.float32)}
+    if self.mscc:
+      f_a, coarse = MSCC(self.groups, self.dct, self.gcn, self.fuse, official=self.official,
+                         dtype=self.dtype, name='mscc')(f_a, train)
+      out['mscc_logits'] = _resize(coarse, hw).astype(jnp.float32)
+    seg = PixelHead(self.channels, 2, self.dtype, self.official, name='decoder')(f_a, train)
+    out['seg_logits'] = _resize(seg, hw).astype(jnp.float32)
+    return out
 
 
 def _resize(x, hw):
@@ -155,8 +189,8 @@ def _resize(x, hw):
 def build(config) -> nn.Module:
   m = config.model
   return Model(channels=m.channels, groups=m.groups, dct=m.dct, gcn=m.gcn, fuse=m.fuse,
-               mfa=m.mfa, output_stride=m.output_stride, depth=m.depth,
-               dtype=jnp.dtype(m.dtype))
+               mfa=m.mfa, mscc=m.mscc, output_stride=m.output_stride, depth=m.depth,
+               deep_stem=m.deep_stem, official=m.official, dtype=jnp.dtype(m.dtype))
 
 
 def _ce(logits, labels, weight):
@@ -169,11 +203,12 @@ def loss_fn(outputs, batch, config):
   w = batch['valid']
   target = (batch['mask'] > 0.5).astype(jnp.int32)
   terms = {'loss_cls': _ce(outputs['cls_logits'], batch['label'], w),
-           'loss_seg': _ce(outputs['seg_logits'], target, w),
-           'loss_mscc': _ce(outputs['mscc_logits'], target, w)}
+           'loss_seg': _ce(outputs['seg_logits'], target, w)}
   m = config.model
-  total = (m.cls_weight * terms['loss_cls'] + m.seg_weight * terms['loss_seg'] +
-           m.mscc_weight * terms['loss_mscc'])
+  total = m.cls_weight * terms['loss_cls'] + m.seg_weight * terms['loss_seg']
+  if 'mscc_logits' in outputs:
+    terms['loss_mscc'] = _ce(outputs['mscc_logits'], target, w)
+    total = total + m.mscc_weight * terms['loss_mscc']
   return total, terms
 
 

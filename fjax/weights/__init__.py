@@ -1,7 +1,12 @@
-"""ImageNet weights from timm state dicts into the fjax backbones.
+"""ImageNet weights from timm state dicts into the fjax backbones, and the authors' released
+checkpoints of Detect and Locate and MSCCNet into whole fjax models.
 
     module, variables = fjax.weights.load('resnet50', 'resnet50.safetensors')
     module.apply(variables, images_nhwc, train=False)   # == timm's model(images_nchw)
+    module, variables = fjax.weights.load_model('msccnet', 'epoch_best.pth', 'paper,official')
+    module.apply(variables, images_nhwc, train=False)   # the released model's outputs
+
+The released models' key maps live in `fjax/weights/<model>.py`.
 
 One rule maps every Flax variable to its timm key, because the backbones are named as
 timm names its modules: module names join with '.', a `_<n>` suffix is a Sequential index
@@ -62,6 +67,36 @@ def to_flax_layout(value: np.ndarray, leaf: str) -> np.ndarray:
   return value
 
 
+def fill(shapes, state_dict: dict[str, np.ndarray], key_of, layout, label: str,
+         unused_ok=lambda key: False) -> dict:
+  """Variables shaped as `shapes` from `state_dict`: leaf path -> `key_of(names)` -> tensor
+  -> `layout(names, value)`. Missing, mis-shaped and unused keys (other than BN counters
+  and `unused_ok` ones) stop it with a message naming them."""
+  used, problems = set(), []
+
+  def one(path, target):
+    names = tuple(getattr(k, 'key', str(k)) for k in path)
+    key = key_of(names)
+    if key not in state_dict:
+      problems.append(f'missing {key}')
+      return None
+    used.add(key)
+    value = layout(names, np.asarray(state_dict[key], np.float32))
+    if value.shape != target.shape:
+      problems.append(f'{key} has shape {value.shape} after conversion, '
+                      f'the model wants {target.shape}')
+      return None
+    return value
+  variables = jax.tree_util.tree_map_with_path(one, shapes)
+  unexpected = sorted(k for k in state_dict if k not in used and not IGNORED.search(k)
+                      and not unused_ok(k))
+  problems += [f'unexpected {k}' for k in unexpected]
+  if problems:
+    more = f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''
+    raise UserError(f'{label}: the state dict does not fit: {"; ".join(problems[:3])}{more}')
+  return variables
+
+
 def convert(arch: str, state_dict: dict[str, np.ndarray], head: bool = False,
             image_size: int | None = None, **kwargs) -> tuple[nn.Module, dict]:
   """(module, variables) for a timm state dict; `image_size` sets the ViT position grid
@@ -74,33 +109,23 @@ def convert(arch: str, state_dict: dict[str, np.ndarray], head: bool = False,
   size = image_size or ARCHS[arch][2]
   shapes = jax.eval_shape(lambda: module.init(jax.random.key(0),
                                               jnp.zeros((1, size, size, 3)), train=False))
-  used, problems = set(), []
 
-  def fill(path, target):
-    names = tuple(getattr(k, 'key', str(k)) for k in path)
-    key = timm_key(names)
-    if key not in state_dict:
-      problems.append(f'missing {key}')
-      return None
-    used.add(key)
-    value = to_flax_layout(np.asarray(state_dict[key], np.float32), names[-1])
-    if key == 'pos_embed' and value.shape != target.shape:
+  def layout(names, value):
+    value = to_flax_layout(value, names[-1])
+    target = _leaf(shapes, names)
+    if names[-1] == 'pos_embed' and value.shape != target.shape:
       side = int(round((target.shape[1] - 1) ** 0.5))
       value = np.asarray(resample_pos_embed(jnp.asarray(value), (side, side)))
-    if value.shape != target.shape:
-      problems.append(f'{key} has shape {value.shape} after conversion, '
-                      f'the model wants {target.shape}')
-      return None
     return value
-  variables = jax.tree_util.tree_map_with_path(fill, shapes)
   head_prefix = ARCHS[arch][1] + '.'
-  unexpected = sorted(k for k in state_dict if k not in used and not IGNORED.search(k)
-                      and not (not head and k.startswith(head_prefix)))
-  problems += [f'unexpected {k}' for k in unexpected]
-  if problems:
-    more = f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''
-    raise UserError(f'{arch}: the state dict does not fit: {"; ".join(problems[:3])}{more}')
-  return module, variables
+  return module, fill(shapes, state_dict, timm_key, layout, arch,
+                      lambda k: not head and k.startswith(head_prefix))
+
+
+def _leaf(tree, names):
+  for name in names:
+    tree = tree[name]
+  return tree
 
 
 def read_state_dict(path: str) -> dict[str, np.ndarray]:
@@ -131,6 +156,30 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
     raise UserError(f'{path}: holds a {type(sd).__name__}, not a state dict')
   return {k.removeprefix('module.'): v.float().numpy() for k, v in sd.items()
           if hasattr(v, 'numpy')}
+
+
+def load_model(model: str, path: str, preset: str = 'paper,official'):
+  """(module, variables) of an authors' released checkpoint (`RELEASED` models): the
+  module is the fjax model built from `configs/<model>.py:<preset>`."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  if model not in RELEASED:
+    raise UserError(f'no released weights are known for {model!r}; one of {", ".join(RELEASED)}')
+  config = importlib.import_module(f'configs.{model}').get_config(preset)
+  return from_state_dict(model, read_state_dict(path), config)
+
+
+RELEASED = ('semantic_noise', 'msccnet')
+
+
+def from_state_dict(model: str, state_dict: dict[str, np.ndarray], config):
+  import importlib  # pylint: disable=g-import-not-at-top
+  from fjax import registry  # pylint: disable=g-import-not-at-top
+  module = registry.model_module(model).build(config)
+  size, key = config.input.image_size, jax.random.key(0)
+  shapes = jax.eval_shape(lambda: module.init({'params': key, 'dropout': key},
+                                              jnp.zeros((1, size, size, 3)), train=False))
+  converter = importlib.import_module(f'fjax.weights.{model}')
+  return module, converter.convert(state_dict, shapes, config)
 
 
 def load(arch: str, path: str, head: bool = True, **kwargs) -> tuple[nn.Module, dict]:

@@ -1,10 +1,15 @@
-"""Converts a timm state dict into an Orbax checkpoint that a config names as `init_from`.
+"""Converts weights into checkpoints fjax reads.
 
   python -m fjax.weights convert --arch resnet50 --input resnet50.safetensors --output DIR
       [--head] [--image_size 512]
+  python -m fjax.weights import --model semantic_noise|msccnet --input CKPT --output DIR
+      [--preset paper,official]
 
-The checkpoint holds {'params': ..., 'model_state': {'batch_stats': ...}} of the backbone
-alone; configs load it into their backbone module(s) with `init_into` (see configs/common.py).
+`convert`: a timm state dict -> {'params', 'model_state'} of the backbone alone; configs
+load it into their backbone module(s) with `init_into` (see configs/common.py).
+`import`: an authors' released checkpoint -> a workdir holding the whole model as step 0
+(config.json and checkpoints/0), which `--mode=eval`, predict and
+`--config.init_from=DIR --config.init_into=''` accept with the same config and preset.
 """
 from __future__ import annotations
 
@@ -26,6 +31,12 @@ def parse(argv):
   c.add_argument('--head', action='store_true', help='keep the ImageNet classifier')
   c.add_argument('--image_size', type=int, default=None,
                  help='ViT: resample the position embeddings to this input size')
+  i = sub.add_parser('import', help="an authors' released checkpoint -> an fjax workdir")
+  i.add_argument('--model', required=True, choices=weights.RELEASED)
+  i.add_argument('--input', required=True, help='.pth (tensors only) or .safetensors')
+  i.add_argument('--output', required=True, help='new workdir')
+  i.add_argument('--preset', default='paper,official',
+                 help="the config preset(s) the weights are used with (default paper,official)")
   return p.parse_args(argv)
 
 
@@ -47,10 +58,41 @@ def convert(args) -> str:
   return f'{args.arch}: {count:,} parameters -> {output}'
 
 
+def import_released(args) -> str:
+  """Writes the imported model as step 0 of a new workdir (fresh optimizer state)."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  from fjax import checkpoint, optim, sharding, state, weights  # pylint: disable=g-import-not-at-top
+  from fjax.train import write_config  # pylint: disable=g-import-not-at-top
+  output = os.path.abspath(args.output)
+  if os.path.exists(output):
+    raise errors.UserError(f'{output} exists; choose a new --output directory')
+  config = importlib.import_module(f'configs.{args.model}').get_config(args.preset)
+  module, variables = weights.from_state_dict(args.model, weights.read_state_dict(args.input),
+                                              config)
+  variables = dict(variables)
+  mesh = sharding.make_mesh(config)
+  st, shardings = state.create(config, module, mesh)
+  loaded = {'params': variables.pop('params'), 'model_state': variables}
+  host = jax.device_get({'params': st['params'], 'model_state': st['model_state']})
+  merged, _ = checkpoint.merge_pretrained(host, loaded, args.input)
+  tx = optim.optimizer(config)
+  st = jax.device_put(dict(st, **merged, opt_state=tx.init(merged['params'])), shardings)
+  os.makedirs(output)
+  write_config(config, output)
+  mgr = checkpoint.manager(output, config)
+  checkpoint.save(mgr, 0, st)
+  mgr.wait_until_finished()
+  count = sum(x.size for x in jax.tree_util.tree_leaves(loaded['params']))
+  return (f'{args.model} ({args.preset}): {count:,} parameters -> {output} (step 0); '
+          f'evaluate with --config=configs/{args.model}.py:{args.preset} --workdir={output} '
+          '--mode=eval')
+
+
 def main(argv=None):
   args = parse(sys.argv[1:] if argv is None else argv)
   try:
-    print(convert(args))
+    print(import_released(args) if args.command == 'import' else convert(args))
   except errors.UserError as e:
     errors.fail(str(e))
 

@@ -9,7 +9,7 @@ when `num_classes > 0`.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -30,6 +30,7 @@ class Block(nn.Module):
   start_with_relu: bool = True
   grow_first: bool = True
   dtype: Any = jnp.float32
+  kernel_init: Callable = nn.initializers.lecun_normal()
 
   @nn.compact
   def __call__(self, inp, train: bool):
@@ -44,13 +45,14 @@ class Block(nn.Module):
         x = nn.relu(x)
       # timm's nn.Sequential indices: ReLU, SeparableConv, BN repeat in threes.
       k = 3 * i + (1 if self.start_with_relu else 0)
-      x = SeparableConv2d(out, 3, dtype=self.dtype, name=f'rep_{k}')(x)
+      x = SeparableConv2d(out, 3, dtype=self.dtype, kernel_init=self.kernel_init,
+                          name=f'rep_{k}')(x)
       x = batch_norm(train, self.dtype, name=f'rep_{k + 1}')(x)
     if self.strides != 1:
       x = nn.max_pool(x, (3, 3), (self.strides,) * 2, padding=((1, 1), (1, 1)))
     if self.features != in_ch or self.strides != 1:
       skip = nn.Conv(self.features, (1, 1), strides=self.strides, use_bias=False,
-                     dtype=self.dtype, name='skip')(inp)
+                     dtype=self.dtype, kernel_init=self.kernel_init, name='skip')(inp)
       skip = batch_norm(train, self.dtype, name='skipbn')(skip)
     else:
       skip = inp
@@ -62,30 +64,32 @@ class Xception(nn.Module):
   last_block: int = 12
   num_classes: int = 0
   dtype: Any = jnp.float32
+  kernel_init: Callable = nn.initializers.lecun_normal()  # of every conv
 
   @nn.compact
   def __call__(self, x, train: bool = False, between=None):
     """`between(i, x) -> x`, if given, is applied to the output of block i (1-based)
     before block i + 1 sees it (AUNet's feature-level mixing)."""
     taps = {}
+    init = self.kernel_init
     x = nn.Conv(32, (3, 3), strides=2, padding='VALID', use_bias=False, dtype=self.dtype,
-                name='conv1')(x)
+                kernel_init=init, name='conv1')(x)
     x = nn.relu(batch_norm(train, self.dtype, name='bn1')(x))
     x = nn.Conv(64, (3, 3), padding='VALID', use_bias=False, dtype=self.dtype,
-                name='conv2')(x)
+                kernel_init=init, name='conv2')(x)
     x = nn.relu(batch_norm(train, self.dtype, name='bn2')(x))
     taps['conv2'] = x
     for i, (_, out, reps, stride, relu_first, grow_first) in enumerate(BLOCKS[:self.last_block]):
       x = Block(out, reps, stride, relu_first, grow_first, dtype=self.dtype,
-                name=f'block{i + 1}')(x, train)
+                kernel_init=init, name=f'block{i + 1}')(x, train)
       if between is not None:
         x = between(i + 1, x)
       taps[f'block{i + 1}'] = x
     if self.last_block < len(BLOCKS):
       return taps
-    x = SeparableConv2d(1536, 3, dtype=self.dtype, name='conv3')(x)
+    x = SeparableConv2d(1536, 3, dtype=self.dtype, kernel_init=init, name='conv3')(x)
     x = nn.relu(batch_norm(train, self.dtype, name='bn3')(x))
-    x = SeparableConv2d(2048, 3, dtype=self.dtype, name='conv4')(x)
+    x = SeparableConv2d(2048, 3, dtype=self.dtype, kernel_init=init, name='conv4')(x)
     x = nn.relu(batch_norm(train, self.dtype, name='bn4')(x))
     taps['features'] = x
     if self.num_classes:
