@@ -25,7 +25,7 @@ PRESETS = {
         # batch_size counts pairs: 16 real faces + their 16 tampered fakes = 32 images.
         'dataset.name': 'faceforensics/c23', 'input.image_size': 224, 'batch_size': 16,
         'total_steps': 36_000, 'eval_every': 1000, 'checkpoint_every': 1000,
-        'init_into': 'backbone',
+        'init_into': 'backbone', **common.INCEPTION_NORM,  # legacy_xception's statistics
     },
     'test': common.test_preset(64, **{'batch_size': 2}),
 }
@@ -50,4 +50,5 @@ def get_config(arg=None):
   c.input.labels = ('au_maps',)
   c.optimizer.update(name='sgd', lr=1e-3, momentum=0.9)
   c.schedule.update(name='constant')
+  c.table_metrics = ('auc',)   # tables 1-3: frame-level AUC
   return common.apply_preset(c, arg, PRESETS)

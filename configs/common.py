@@ -23,7 +23,19 @@ def get_base_config() -> ml_collections.ConfigDict:
       crop_scale=1.0,  # < 1: random square crops of side U(crop_scale, 1) in training
       labels=(), noise_sigma=5.0,  # extra on-the-fly labels: 'noise', 'au_maps'
       corruption='',  # 'kind:level' applied to every image (--mode=robustness sets it)
-      mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
+      # (x / 255 - mean) / std in training, evaluation and predict: the statistics the
+      # backbone's weights were trained with (INCEPTION_NORM / IMAGENET_NORM below)
+      mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+      # Training-set balance: 'none' | 'pair' (each fake and its real counterpart, same
+      # identity and nearest frame: a real repeats once per fake made from it and reals
+      # without a fake are left out, as MSCCNet's datasets/ff.py lists them) |
+      # 'oversample_real' (every fake, and the reals cycled to as many)
+      balance='none',
+      # Training augmentation beyond flip/photometric/crop_scale: '' | 'msccnet' (the
+      # released pipeline: rescale by U(scale_range) keeping the ratio, a random crop
+      # of image_size, redrawn up to 10 times until both mask classes are in it and
+      # neither fills crop_max_ratio, mmseg's photometric distortion, centred padding)
+      augment='', scale_range=(0.5, 2.0), crop_max_ratio=0.75))
   # AUNet's tampered pairs (TAP): each training example is a real face and its fake made
   # through the partial face mask (partial=False: the whole face mask; image=False: no
   # image-level tampering), max_removed AU regions at most.
@@ -32,9 +44,12 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.batch_size = 16           # global batch, split over processes and devices
   c.eval_batch_size = 32
   c.total_steps = 100
+  c.epochs = 0                # > 0: total_steps = epochs * (training examples after
+                              # filters and balance // batch_size), set when training starts
   c.optimizer = ml_collections.ConfigDict(dict(
       name='adam', lr=1e-4, weight_decay=0.0, momentum=0.9, b1=0.9, b2=0.999,
       grad_clip=0.0))
+  # end_factor: the rate decays to end_factor * lr (cosine, poly: the floor)
   c.schedule = ml_collections.ConfigDict(dict(name='cosine', warmup_steps=0, power=0.9,
                                               end_factor=0.0))
   # Mesh axes and their sizes (-1: all remaining devices). The batch is split over
@@ -45,6 +60,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.checkpoint_every = 50
   c.keep_checkpoints = 2
   c.best_metric = 'auc'       # the eval metric whose best checkpoint is kept too
+  c.test_checkpoint = 'latest'  # latest | best (by best_metric on split_eval): the state
+                                # the final test pass, --mode=eval and predict use
+  c.table_metrics = ()        # the metrics the paper's tables report (printed after test)
   c.eval_every = 50
   c.log_every = 10
   c.seed = 0
@@ -54,6 +72,13 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.train_only = ''           # the optimizer updates only these top-level modules ('' = all;
                               # the others stay exactly as initialised, weight decay included)
   return c
+
+
+# Input statistics of the weights a paper preset starts from (timm's pretrained cfgs):
+# legacy_xception and AugReg ViT use 0.5 / 0.5; ResNet-50 and EfficientNet ImageNet's
+# (MSCCNet's released config: 123.675, 116.28, 103.53 / 58.395, 57.12, 57.375 on 0..255).
+INCEPTION_NORM = {'input.mean': (0.5, 0.5, 0.5), 'input.std': (0.5, 0.5, 0.5)}
+IMAGENET_NORM = {'input.mean': (0.485, 0.456, 0.406), 'input.std': (0.229, 0.224, 0.225)}
 
 
 # The demo sets' training protocol (SBI): real faces only, half of them self-blended on

@@ -26,6 +26,7 @@ PRESETS = {
         'dataset.name': 'faceforensics/c23', 'input.image_size': 224, 'batch_size': 128,
         'total_steps': 30_000, 'eval_every': 1000, 'checkpoint_every': 1000,
         'init_into': 'rgb_vit,aux_vit',
+        **common.INCEPTION_NORM,  # AugReg ViT-S/16 (timm vit_small_patch16_224): 0.5 / 0.5
     },
     'test': common.test_preset(32, **{'model.embed_dim': 32, 'model.depth': 1,
                                       'model.num_heads': 2, 'model.d': 4}),
@@ -48,4 +49,5 @@ def get_config(arg=None):
   c.model.alpha = 0.1          # weight of L_fus
   c.optimizer.update(name='adam', lr=1e-4)
   c.schedule.update(name='cosine')
+  c.table_metrics = ('acc', 'auc')  # reported through configs/focus_eval.py (table I)
   return common.apply_preset(c, arg, PRESETS)

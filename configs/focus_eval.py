@@ -31,7 +31,7 @@ PRESETS = {
     'paper': {
         'dataset.name': 'faceforensics/c23', 'input.image_size': 320, 'batch_size': 32,
         'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
-        'init_into': 'backbone',
+        'init_into': 'backbone', **common.IMAGENET_NORM,  # timm's EfficientNet-B4 weights
     },
     'maps': maps,
     'test': common.test_preset(32, **{'model.variant': 'b0', 'model.fpn_width': 16}),
@@ -47,4 +47,5 @@ def get_config(arg=None):
   c.model.no_map = False       # True: the "none" row (classification only)
   c.optimizer.update(name='adam', lr=1e-4)
   c.schedule.update(name='cosine')
+  c.table_metrics = ('acc', 'auc')  # table I (frame level; cross-dataset table II: AUC)
   return common.apply_preset(c, arg, PRESETS)

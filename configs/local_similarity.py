@@ -19,7 +19,7 @@ PRESETS = {
     'paper': {
         'dataset.name': 'faceforensics/c23', 'input.image_size': 224, 'batch_size': 32,
         'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
-        'init_into': 'backbone',
+        'init_into': 'backbone', **common.INCEPTION_NORM,  # legacy_xception's statistics
     },
     'test': common.test_preset(32, **{'model.llsm_tap': 'block2'}),
 }
@@ -35,4 +35,5 @@ def get_config(arg=None):
   c.model.beta = 1.0           # weight of L_LOC
   c.optimizer.update(name='adam', lr=1e-4)
   c.schedule.update(name='constant')
+  c.table_metrics = ('acc', 'auc')  # table II (cross-dataset table III: AUC)
   return common.apply_preset(c, arg, PRESETS)

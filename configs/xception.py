@@ -25,6 +25,7 @@ PRESETS = {
         'batch_size': 32, 'total_steps': 30_000, 'eval_every': 1000,
         'checkpoint_every': 1000, 'optimizer.lr': 2e-4,
         'init_into': 'backbone',  # with --config.init_from=<converted legacy_xception>
+        **common.INCEPTION_NORM,  # legacy_xception's input statistics
     },
     # Tiny settings for the test-suite: seconds per run.
     'test': {
@@ -39,4 +40,5 @@ def get_config(arg=None):
   c = common.get_base_config()
   c.model.name = 'xception_baseline'
   c.model.map_weight = 0.1     # weight of the map BCE next to the image BCE
+  c.table_metrics = ('auc', 'acc')  # Detect-and-Locate's table II (frame level)
   return common.apply_preset(c, arg, PRESETS)

@@ -1,8 +1,10 @@
 """Orbax checkpoints of the train state and the grain iterator, in `workdir/checkpoints`.
 
-Keeps the last `keep_checkpoints` steps and the best one by `config.best_metric`. Orbax
-writes each step to a temporary directory and renames it when complete, so a run killed
-at any moment leaves only whole checkpoints; restarting resumes from the newest of them.
+Keeps the last `keep_checkpoints` steps and the best one by `config.best_metric` (its
+validation metrics are written with each checkpoint, so the best is known after a resume,
+and `test_checkpoint=best` tests it). Orbax writes each step to a temporary directory and
+renames it when complete, so a run killed at any moment leaves only whole checkpoints;
+restarting resumes from the newest of them.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 
 import grain
 import jax
@@ -24,18 +27,25 @@ LOWER_IS_BETTER = ('eer', 'loss')
 
 
 def _ranking(metric: str):
+  """metrics -> a key, higher is better: the value (negated for eer/loss), then the
+  earlier step on a tie, so that only a strict improvement makes a new best (as the
+  authors' `if AUC > Best_AUC: save`); a checkpoint saved without `metric` ranks last."""
   sign = -1.0 if any(metric.endswith(m) for m in LOWER_IS_BETTER) else 1.0
-  return lambda metrics: sign * float(metrics[metric])
+  return lambda metrics: (sign * float(metrics.get(metric, -sign * np.inf)),
+                          -float(metrics.get('step', 0)))
 
 
 def manager(workdir: str, config=None, read_only: bool = False) -> ocp.CheckpointManager:
-  policies = []
+  policies, best_fn = [], None
   if config is not None:
+    best_fn = _ranking(config.best_metric)
     policies = [cm.LatestN(n=config.keep_checkpoints),
-                cm.BestN(get_metric_fn=_ranking(config.best_metric), n=1,
-                         keep_checkpoints_without_metrics=False)]
+                cm.BestN(get_metric_fn=best_fn, n=1, keep_checkpoints_without_metrics=False)]
+  # best_fn makes Orbax write each step's metrics (`<step>/metrics`): the best checkpoint
+  # is then known after a resume and to --mode=eval (`best_step`).
   options = ocp.CheckpointManagerOptions(
       preservation_policy=cm.AnyPreservationPolicy(policies) if policies else None,
+      best_fn=best_fn, best_mode='max',
       create=not read_only, read_only=read_only, cleanup_tmp_directories=not read_only)
   return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), 'checkpoints'),
                                options=options,
@@ -47,8 +57,52 @@ def save(mgr: ocp.CheckpointManager, step: int, state, loader_iter=None, metrics
   args = {'state': ocp.args.StandardSave(state)}
   if loader_iter is not None:
     args['data'] = grain.checkpoint.CheckpointSave(loader_iter)
+  metrics = {k: float(v) for k, v in (metrics or {}).items()}
   mgr.save(step, args=ocp.args.Composite(**args),
-           metrics={k: float(v) for k, v in (metrics or {}).items()} or None, force=True)
+           metrics={**metrics, 'step': float(step)} if metrics else None, force=True)
+
+
+TEST_CHECKPOINTS = ('latest', 'best')
+
+
+def check_test_checkpoint(config) -> None:
+  if config.test_checkpoint not in TEST_CHECKPOINTS:
+    raise UserError(f'test_checkpoint={config.test_checkpoint!r}: use latest or best')
+
+
+def best_step(mgr: ocp.CheckpointManager, metric: str) -> int | None:
+  """The kept step with the best validation `metric` (the earlier one on a tie), or None
+  when no kept checkpoint was saved with it."""
+  rank, best = _ranking(metric), None
+  for step in mgr.all_steps():
+    try:
+      saved = mgr.metrics(step)
+    except Exception:  # pylint: disable=broad-except
+      saved = None  # unreadable metrics: not a candidate
+    if not saved or not np.isfinite(float(saved.get(metric, np.nan))):
+      continue
+    saved = {**saved, 'step': step}
+    if best is None or rank(saved) > best[0]:
+      best = (rank(saved), step)
+  return None if best is None else best[1]
+
+
+def test_step(mgr: ocp.CheckpointManager, config) -> int | None:
+  """The step that evaluation and predict use: the newest, or with
+  `test_checkpoint=best` the best by `best_metric` on the validation split (the newest,
+  with a warning line, when no kept checkpoint holds that metric)."""
+  check_test_checkpoint(config)
+  latest = mgr.latest_step()
+  if config.test_checkpoint == 'latest' or latest is None:
+    return latest
+  best = best_step(mgr, config.best_metric)
+  if best is None:
+    if jax.process_index() == 0:
+      print(f'warning: no kept checkpoint in {mgr.directory} holds a validation '
+            f'{config.best_metric}; using the newest (step {latest})', file=sys.stderr,
+            flush=True)
+    return latest
+  return best
 
 
 class CorruptCheckpoint(UserError):

@@ -313,6 +313,8 @@ def _at_input_size(image, mask, example, config, rng):
   if rng is not None and config.input.photometric:
     image = augment.photometric(image, rng)
   landmarks = example['landmarks']
+  if rng is not None and config.input.augment == 'msccnet':
+    return _msccnet_augment(image, mask, landmarks, config, rng)
   if rng is not None and config.input.crop_scale < 1:
     image, mask, landmarks = augment.random_crop(image, mask, landmarks, rng,
                                                  config.input.crop_scale)
@@ -326,6 +328,24 @@ def _at_input_size(image, mask, example, config, rng):
   maps = {'mask': _resize(np.ascontiguousarray(mask), size).astype(np.float32),
           **label_maps(image, landmarks * scale, config)}
   return image, maps
+
+
+def _msccnet_augment(image, mask, landmarks, config, rng):
+  """MSCCNet's released training transforms (`input.augment=msccnet`; the flip follows in
+  `prepare`): rescale and crop, photometric distortion, label maps made on the crop, then
+  centred padding to the input size. The image is padded with the mean colour, 0 after
+  normalisation as the released Padding (after Normalize) gives; the mask and label maps
+  with 0, where the released loader writes its ignore index 255 (the losses here have no
+  ignore label: a padded border counts as real)."""
+  size = config.input.image_size
+  image, mask, landmarks = augment.rescale_crop(
+      image, mask, landmarks, rng, size, tuple(config.input.scale_range),
+      config.input.crop_max_ratio)
+  image = augment.photometric_distortion(image, rng)
+  maps = {'mask': mask.astype(np.float32), **label_maps(image, landmarks, config)}
+  image, _ = augment.pad_center(image.astype(np.float32), size,
+                                np.float32(config.input.mean) * 255)
+  return image, {k: augment.pad_center(v, size, 0)[0] for k, v in maps.items()}
 
 
 def _flip(image, maps):
@@ -362,17 +382,94 @@ class EvalTransform(grain.transforms.Map):
     return prepare(element, self.config, None)
 
 
-def train_loader(config, local_batch: int) -> grain.DataLoader:
-  if not 0 < config.input.crop_scale <= 1:
-    raise UserError(f'input.crop_scale={config.input.crop_scale}: the smallest crop side, '
+BALANCE = ('none', 'pair', 'oversample_real')
+AUGMENT = ('', 'msccnet')
+
+
+def check_train_options(config) -> None:
+  i = config.input
+  if not 0 < i.crop_scale <= 1:
+    raise UserError(f'input.crop_scale={i.crop_scale}: the smallest crop side, '
                     'a fraction of the face crop in (0, 1]')
-  if config.input.tamper.pairs and not config.dataset.train_real_only:
+  if i.tamper.pairs and not config.dataset.train_real_only:
     raise UserError('input.tamper.pairs tampers real faces only: set '
                     'dataset.train_real_only=True')
-  source = data_source(config, config.dataset.split_train)
-  source = with_holdout(config, config.dataset.split_train, source, train=True)
+  if i.balance not in BALANCE:
+    raise UserError(f'input.balance={i.balance!r}: use {", ".join(BALANCE)}')
+  if i.balance != 'none' and config.dataset.train_real_only:
+    raise UserError(f'input.balance={i.balance!r} balances stored reals and fakes; '
+                    'dataset.train_real_only trains on reals only')
+  if i.augment not in AUGMENT:
+    raise UserError(f'input.augment={i.augment!r}: use \'\' or msccnet')
+  if i.augment == 'msccnet' and i.crop_scale < 1:
+    raise UserError('input.augment=msccnet crops itself: leave input.crop_scale at 1')
+  low, high = i.scale_range
+  if i.augment == 'msccnet' and not 0 < low <= high:
+    raise UserError(f'input.scale_range={tuple(i.scale_range)}: need 0 < low <= high')
+
+
+def train_source(config) -> 'Source':
+  """The training examples after the holdout, real-only and balance options: what one
+  epoch walks through."""
+  check_train_options(config)
+  split = config.dataset.split_train
+  source = with_holdout(config, split, data_source(config, split), train=True)
   if config.dataset.train_real_only:
-    source = real_only(config, config.dataset.split_train, source)
+    source = real_only(config, split, source)
+  return balanced(config, split, source)
+
+
+def balanced(config, split: str, source: Source) -> Source:
+  """`input.balance`: 'pair' lists each fake followed by its real counterpart (the real
+  face of the same identity at the nearest frame; FF++: the target video's frame), as
+  MSCCNet's released FF++ loader does, so a real appears once per fake made from it and
+  reals without a fake are left out; 'oversample_real' lists every fake and the reals
+  cycled to as many. Index lists only: grain shuffles them, workers read them, and the
+  resume check sees the filter's name and the example count."""
+  mode = config.input.balance
+  if mode == 'none':
+    return source
+  meta = _metadata(config, split)
+  indices = range(len(meta)) if source.indices is None else source.indices
+  rows = [(int(i), int(ex['label']), bytes(ex['identity']).decode(), int(ex['frame']))
+          for i, ex in ((i, meta[int(i)]) for i in indices)]
+  picked, strangers = balance_indices(rows, mode)
+  if picked is None:
+    raise UserError(f'input.balance={mode}: split {split} needs real and fake examples')
+  name = mode + (f' ({strangers} fakes without a real of their identity)' if strangers
+                 else '')
+  return source.where(name, picked)
+
+
+def balance_indices(rows, mode: str) -> tuple[np.ndarray | None, int]:
+  """rows of (index, label, identity, frame) -> (the balanced index list, the number of
+  fakes paired with a real of another identity, having none of their own), or None when
+  the rows lack reals or fakes. 'pair': fake, its real, fake, its real, ...; a fake's
+  real is its identity's at the nearest frame (the earlier one on a tie)."""
+  reals = [r for r in rows if r[1] == 0]
+  fakes = [r for r in rows if r[1] != 0]
+  if not reals or not fakes:
+    return None, 0
+  if mode == 'oversample_real':
+    picked = [f[0] for f in fakes] + [reals[k % len(reals)][0] for k in range(len(fakes))]
+    return np.array(picked, np.int64), 0
+  by_identity: dict[str, list[tuple[int, int]]] = {}
+  for index, _, identity, frame in reals:
+    by_identity.setdefault(identity, []).append((frame, index))
+  picked, strangers = [], 0
+  for k, (index, _, identity, frame) in enumerate(fakes):
+    own = by_identity.get(identity)
+    if own:
+      real = min(own, key=lambda fi: (abs(fi[0] - frame), fi[0]))[1]
+    else:  # no real face of this identity in the split: another real, in turn
+      real, strangers = reals[k % len(reals)][0], strangers + 1
+    picked += [index, real]
+  return np.array(picked, np.int64), strangers
+
+
+def train_loader(config, local_batch: int, source: Source | None = None) -> grain.DataLoader:
+  """The training loader over `source` (default: `train_source(config)`)."""
+  source = train_source(config) if source is None else source
   if len(source) < local_batch * jax.process_count():
     raise UserError(f'split {config.dataset.split_train} has {len(source)} examples, '
                     f'fewer than one batch of {config.batch_size}')

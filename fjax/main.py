@@ -39,7 +39,9 @@ def run(config, workdir: str, mode: str, split: str | None = None):
   check_dir_path(workdir, '--workdir')
   os.makedirs(workdir, exist_ok=True)
   if mode == 'train':
-    return train.train_and_evaluate(config, workdir)
+    result = train.train_and_evaluate(config, workdir)
+    _print_table(config, result)
+    return result
   model_lib = registry.model_module(config.model.name)
   model = model_lib.build(config)
   if mode == 'summary':
@@ -51,7 +53,7 @@ def run(config, workdir: str, mode: str, split: str | None = None):
   if mgr.latest_step() is None:
     raise UserError(f'{workdir} holds no checkpoint to evaluate; train first')
   abstract, _ = state.abstract_state(config, model, mesh)
-  st, step = checkpoint.restore(mgr, abstract)
+  st, step = checkpoint.restore(mgr, abstract, step=checkpoint.test_step(mgr, config))
   split = split or config.dataset.split_test
   eval_step = evaluate.make_eval_step(model_lib, model, mesh)
   writer = MetricWriter(workdir)
@@ -70,7 +72,17 @@ def run(config, workdir: str, mode: str, split: str | None = None):
   writer.close()
   if jax.process_index() == 0:
     print(json.dumps({'step': step, 'split': split, **result}))
+  _print_table(config, result)
   return result
+
+
+def _print_table(config, result: dict) -> None:
+  """One line with the metrics the paper's tables report (`config.table_metrics`)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if config.table_metrics and result and jax.process_index() == 0:
+    print('paper table metrics: ' + ', '.join(
+        f'{k} {result[k]:.4f}' if k in result else f'{k} n/a' for k in config.table_metrics),
+          file=sys.stderr, flush=True)
 
 
 from fjax.errors import UserError, fail  # pylint: disable=g-import-not-at-top,wrong-import-position

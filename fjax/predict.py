@@ -79,7 +79,8 @@ def defaults_of(model_name: str) -> dict:
 
 
 def load_run(workdir: str, step: int | None = None):
-  """(config, model module, predict function) of the newest (or given) checkpoint."""
+  """(config, model module, predict function) of the given checkpoint, else the one the
+  run's `test_checkpoint` names (the newest, or the best-validation one)."""
   import jax  # pylint: disable=g-import-not-at-top
   import ml_collections  # pylint: disable=g-import-not-at-top
   from fjax import checkpoint, evaluate, registry, sharding, state  # pylint: disable=g-import-not-at-top
@@ -99,6 +100,7 @@ def load_run(workdir: str, step: int | None = None):
   if mgr.latest_step() is None:
     raise UserError(f'{workdir} holds no checkpoint')
   abstract, _ = state.abstract_state(config, model, mesh)
+  step = checkpoint.test_step(mgr, config) if step is None else step
   st, _ = checkpoint.restore(mgr, abstract, step=step)
   variables = jax.device_put(evaluate.variables(st), sharding.replicated(mesh))
 

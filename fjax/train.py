@@ -121,11 +121,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 
 def _train(config, workdir):
+  checkpoint.check_test_checkpoint(config)
   model_lib = registry.model_module(config.model.name)
   model = model_lib.build(config)
   mesh = sharding.make_mesh(config)
   local_batch = sharding.local_batch_size(config.batch_size, mesh)
-  batches = iter(input_pipeline.train_loader(config, local_batch))
+  source = input_pipeline.train_source(config)
+  steps_from_epochs(config, len(source))
+  batches = iter(input_pipeline.train_loader(config, local_batch, source))
   mgr = checkpoint.manager(workdir, config)
   if mgr.latest_step() is not None:
     abstract, shardings = state.abstract_state(config, model, mesh)
@@ -142,6 +145,22 @@ def _train(config, workdir):
     mgr.wait_until_finished()  # never leave a save in flight, even on error
     mgr.close()
     _close(batches)
+
+
+def steps_from_epochs(config, examples: int) -> None:
+  """With `config.epochs` > 0, sets total_steps = epochs x (examples // batch_size), the
+  examples being the training set after its filters and balance (one epoch: every
+  example once, the last partial batch dropped, as a drop_last PyTorch loader)."""
+  if config.epochs <= 0:
+    return
+  per_epoch = examples // config.batch_size
+  if per_epoch == 0:
+    raise UserError(f'epochs={config.epochs}: the training set has {examples} examples, '
+                    f'fewer than one batch of {config.batch_size}')
+  config.total_steps = config.epochs * per_epoch
+  if jax.process_index() == 0:
+    print(f'epochs: {config.epochs} x {per_epoch} steps ({examples} examples // batch '
+          f'{config.batch_size}) = {config.total_steps} steps', flush=True)
 
 
 def _close(batches):
@@ -214,8 +233,15 @@ def _loop(config, workdir, mgr, st, start, batches, mesh, train_step, eval_step)
         checkpoint.save(mgr, step, st, batches, _rankable(eval_metrics, config))
         last_saved = step
   mgr.wait_until_finished()
+  tested = checkpoint.test_step(mgr, config)
+  if tested is not None and tested != config.total_steps:  # test_checkpoint=best
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), st)
+    st, _ = checkpoint.restore(mgr, abstract, step=tested)
+    logging.info('testing checkpoint %d (best %s)', tested, config.best_metric)
   test = evaluate.evaluate(config, st, eval_step, mesh, config.dataset.split_test)
-  writer.write(config.total_steps, config.dataset.split_test, test)
+  writer.write(config.total_steps, config.dataset.split_test,
+               {**test, 'checkpoint_step': tested or config.total_steps})
   writer.close()
   return test
 
@@ -225,7 +251,10 @@ def _without_stop(values: dict) -> dict:
 
 
 def _rankable(eval_metrics, config):
+  """The finite validation metrics saved with a checkpoint (None unless best_metric is
+  among them): `checkpoint.best_step` can rank the kept steps by any of them."""
   if not eval_metrics:
     return None
-  value = eval_metrics.get(config.best_metric, float('nan'))
-  return {config.best_metric: value} if np.isfinite(value) else None
+  if not np.isfinite(eval_metrics.get(config.best_metric, float('nan'))):
+    return None
+  return {k: float(v) for k, v in eval_metrics.items() if np.isfinite(v)}

@@ -30,7 +30,9 @@ CELLS = {
     'xception_real_only_sbi_workers': ('configs/xception.py:test', (
         '--config.dataset.train_real_only=True', '--config.input.self_blend_prob=0.5',
         '--config.input.photometric=True', '--config.input.workers=2')),
-    'msccnet_holdout': ('configs/msccnet.py:test', ('--config.dataset.holdout=face_swap',)),
+    'msccnet_holdout_pairs_released_aug': ('configs/msccnet.py:test', (
+        '--config.dataset.holdout=face_swap', '--config.input.balance=pair',
+        '--config.input.augment=msccnet')),
     'aunet_tamper_pairs_real_only': ('configs/aunet.py:test', ()),
     'focus_gumbel': ('configs/focus.py:test', ()),
     'local_similarity': ('configs/local_similarity.py:test', ()),
