@@ -6,7 +6,7 @@ Demo (2 CPU cores, from scratch on the embedded demo set):
 Paper, intra-dataset (FF++ c23 or c40, MSCCNet annotation, ImageNet ResNet-50), with the
 released recipe (30 epochs, 1:1 real/fake pairs, released augmentation; `paper,flip_only`:
 the paper's flip alone):
-  python -m fjax.weights convert --arch resnet50 --input resnet50.safetensors --output W
+  python -m fjax.weights convert --arch resnet50c --input resnet50c.safetensors --output W
   python -m fjax.main --config=configs/msccnet.py:paper --config.init_from=W --workdir=...
   (c40: --config.dataset.name=faceforensics/c40)
   Accelerators (not timed here). Paper table 2, ACC / AUC / F1 / mIoU (F1: `mf1`, the mean
@@ -18,7 +18,10 @@ Cross-dataset (train c40, test DEFACTO face swaps):
 Cross-manipulation leave-one-out (train on four FF++ c40 methods, test on the fifth):
   python -m fjax.main --config=configs/msccnet.py:paper,c40,holdout=NeuralTextures ...
 Ablations (tables 6-8): --config.model.gcn=False, .dct=False, .fuse=add, .groups=1|16,
-  .mfa=False, .mscc_weight=0.
+  .mscc=False (table 6 "+MFA"; with .mfa=False "Base"), .deep_stem=False (7x7 stem).
+Released checkpoints (the authors' epoch_best.pth) -> a workdir to evaluate or fine-tune:
+  python -m fjax.weights import --model msccnet --input epoch_best.pth --output R
+  python -m fjax.main --config=configs/msccnet.py:paper,official --workdir=R --mode=eval
 """
 from configs import common
 

@@ -11,6 +11,9 @@ Paper (FF++ c23; c40 adds `,c40`: sigma 10), ImageNet Xception converted with fj
   Accelerators (not timed here). Paper table II, AUC / ACC: HQ 99.77 / 98.40, LQ 87.10 / 84.84.
 Five-way head (real + DF, F2F, FS, NT; per-class recall in metrics.jsonl): add `,five_way`.
 Ablations: --config.model.noise=False, .semantic=False, .taps=(3,).
+Released checkpoints (arch/xcep_fusion.py's state dict) -> a workdir to evaluate or fine-tune:
+  python -m fjax.weights import --model semantic_noise --input best.pth --output R
+  python -m fjax.main --config=configs/semantic_noise.py:paper,official --workdir=R --mode=eval
 """
 from configs import common
 
@@ -25,6 +28,8 @@ PRESETS = {
     'paper': {
         'dataset.name': 'faceforensics/c23', 'input.image_size': 299, 'batch_size': 32,
         'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
+        # The released TRAIN.py keeps the step with the best validation AUC and tests it.
+        'test_checkpoint': 'best',
     },
     'c40': {'dataset.name': 'faceforensics/c40', 'input.noise_sigma': 10.0},
     # Stage 1 trains the backbone and the semantic heads (L_seg) and nothing else.
@@ -54,6 +59,7 @@ def get_config(arg=None):
   c.model.seg_weight = 1.0     # lambda2
   c.input.labels = ('noise',)
   c.input.noise_sigma = 5.0    # 5 for c23, 10 for c40
+  c.table_metrics = ('auc', 'acc')  # table II
   c.optimizer.update(name='adam', lr=2e-4, weight_decay=1e-5)
   c.schedule.update(name='constant')
   return common.apply_preset(c, arg, PRESETS)

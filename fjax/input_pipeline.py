@@ -334,9 +334,9 @@ def _msccnet_augment(image, mask, landmarks, config, rng):
   """MSCCNet's released training transforms (`input.augment=msccnet`; the flip follows in
   `prepare`): rescale and crop, photometric distortion, label maps made on the crop, then
   centred padding to the input size. The image is padded with the mean colour, 0 after
-  normalisation as the released Padding (after Normalize) gives; the mask and label maps
-  with 0, where the released loader writes its ignore index 255 (the losses here have no
-  ignore label: a padded border counts as real)."""
+  normalisation as the released Padding (after Normalize) gives; the mask with
+  `IGNORE` (-1, the released ignore index 255: MSCCNet's losses skip those pixels), the
+  other label maps with 0."""
   size = config.input.image_size
   image, mask, landmarks = augment.rescale_crop(
       image, mask, landmarks, rng, size, tuple(config.input.scale_range),
@@ -345,7 +345,11 @@ def _msccnet_augment(image, mask, landmarks, config, rng):
   maps = {'mask': mask.astype(np.float32), **label_maps(image, landmarks, config)}
   image, _ = augment.pad_center(image.astype(np.float32), size,
                                 np.float32(config.input.mean) * 255)
-  return image, {k: augment.pad_center(v, size, 0)[0] for k, v in maps.items()}
+  return image, {k: augment.pad_center(v, size, IGNORE if k == 'mask' else 0)[0]
+                 for k, v in maps.items()}
+
+
+IGNORE = -1.0  # mask value of pixels no loss sees (MSCCNet's padded border)
 
 
 def _flip(image, maps):
@@ -401,6 +405,9 @@ def check_train_options(config) -> None:
                     'dataset.train_real_only trains on reals only')
   if i.augment not in AUGMENT:
     raise UserError(f'input.augment={i.augment!r}: use \'\' or msccnet')
+  if i.augment == 'msccnet' and config.model.name != 'msccnet':
+    raise UserError('input.augment=msccnet is MSCCNet\'s released pipeline: its padded '
+                    'border is labelled -1, which only MSCCNet\'s losses skip')
   if i.augment == 'msccnet' and i.crop_scale < 1:
     raise UserError('input.augment=msccnet crops itself: leave input.crop_scale at 1')
   low, high = i.scale_range

@@ -8,7 +8,7 @@ import pytest
 from scipy import fft
 
 from configs import msccnet as msccnet_config
-from fjax import registry
+from fjax import input_pipeline, registry
 from fjax.models import image_ops, msccnet
 from tests.conftest import run_steps
 
@@ -87,3 +87,20 @@ def test_steps_lower_all_three_losses(data_dir):
   for term in ('loss_cls', 'loss_seg', 'loss_mscc'):
     first, last = values[0][term], min(v[term] for v in values[-3:])
     assert last < 0.8 * first, (term, first, last)
+
+
+def test_pixel_losses_skip_the_ignored_border():
+  """The released CE (ignore_index 255, mean over the batch's other pixels), written as
+  a loop over known pixels; -1 marks input_pipeline.IGNORE pixels."""
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(2, 6, 6, 2)).astype(np.float32)
+  mask = (rng.uniform(size=(2, 6, 6)) > 0.5).astype(np.float32)
+  mask[:, :2] = input_pipeline.IGNORE
+  total, count = 0.0, 0
+  for b, i, j in np.ndindex(2, 6, 6):
+    if mask[b, i, j] >= 0:
+      z = logits[b, i, j]
+      total += np.log(np.exp(z).sum()) - z[int(mask[b, i, j])]
+      count += 1
+  got = msccnet._pixel_ce(jnp.asarray(logits), jnp.asarray(mask), jnp.ones(2))  # pylint: disable=protected-access
+  np.testing.assert_allclose(float(got), total / count, rtol=1e-5)

@@ -194,20 +194,27 @@ def build(config) -> nn.Module:
 
 
 def _ce(logits, labels, weight):
-  """Softmax cross-entropy averaged over pixels (or images) and valid examples."""
+  """Softmax cross-entropy averaged over images of weight 1."""
   return losses.masked_mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels),
                             weight)
 
 
+def _pixel_ce(logits, mask, weight):
+  """Softmax cross-entropy averaged over the batch's known pixels (mask >= 0: the
+  released CE's ignore index marks the padded border, `input_pipeline.IGNORE`)."""
+  known = (mask >= 0) * weight[:, None, None]
+  ce = optax.softmax_cross_entropy_with_integer_labels(logits, (mask > 0.5).astype(jnp.int32))
+  return jnp.sum(ce * known) / jnp.maximum(jnp.sum(known), 1.0)
+
+
 def loss_fn(outputs, batch, config):
-  w = batch['valid']
-  target = (batch['mask'] > 0.5).astype(jnp.int32)
+  w, mask = batch['valid'], batch['mask']
   terms = {'loss_cls': _ce(outputs['cls_logits'], batch['label'], w),
-           'loss_seg': _ce(outputs['seg_logits'], target, w)}
+           'loss_seg': _pixel_ce(outputs['seg_logits'], mask, w)}
   m = config.model
   total = m.cls_weight * terms['loss_cls'] + m.seg_weight * terms['loss_seg']
   if 'mscc_logits' in outputs:
-    terms['loss_mscc'] = _ce(outputs['mscc_logits'], target, w)
+    terms['loss_mscc'] = _pixel_ce(outputs['mscc_logits'], mask, w)
     total = total + m.mscc_weight * terms['loss_mscc']
   return total, terms
 
