@@ -17,6 +17,7 @@ mis-shaped key stops the conversion with a message naming it.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from typing import Callable
@@ -158,21 +159,21 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
           if hasattr(v, 'numpy')}
 
 
+RELEASED = ('semantic_noise', 'msccnet')  # models whose authors' checkpoints import
+
+
 def load_model(model: str, path: str, preset: str = 'paper,official'):
-  """(module, variables) of an authors' released checkpoint (`RELEASED` models): the
-  module is the fjax model built from `configs/<model>.py:<preset>`."""
-  import importlib  # pylint: disable=g-import-not-at-top
+  """(module, variables) of an authors' released checkpoint: the module is the fjax model
+  built from `configs/<model>.py:<preset>`."""
   if model not in RELEASED:
     raise UserError(f'no released weights are known for {model!r}; one of {", ".join(RELEASED)}')
   config = importlib.import_module(f'configs.{model}').get_config(preset)
   return from_state_dict(model, read_state_dict(path), config)
 
 
-RELEASED = ('semantic_noise', 'msccnet')
-
-
 def from_state_dict(model: str, state_dict: dict[str, np.ndarray], config):
-  import importlib  # pylint: disable=g-import-not-at-top
+  """(module, variables) of a released state dict for `config` (its key map:
+  `fjax/weights/<model>.py`)."""
   from fjax import registry  # pylint: disable=g-import-not-at-top
   module = registry.model_module(model).build(config)
   size, key = config.input.image_size, jax.random.key(0)
