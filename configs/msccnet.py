@@ -7,6 +7,7 @@ Paper, intra-dataset (FF++ c23 or c40, MSCCNet annotation, ImageNet ResNet-50), 
 released recipe (30 epochs, 1:1 real/fake pairs, released augmentation; `paper,flip_only`:
 the paper's flip alone):
   python -m fjax.weights convert --arch resnet50c --input resnet50c.safetensors --output W
+  (or --arch resnet50_v1c --input resnet50_v1c-2cccc1ad.pth: the released backbone weights)
   python -m fjax.main --config=configs/msccnet.py:paper --config.init_from=W --workdir=...
   (c40: --config.dataset.name=faceforensics/c40)
   Accelerators (not timed here). Paper table 2, ACC / AUC / F1 / mIoU (F1: `mf1`, the mean

@@ -167,3 +167,26 @@ def test_import_writes_a_workdir_that_eval_and_init_from_accept(data_dir, tmp_pa
   again = run_cli('fjax.weights', 'import', '--model=semantic_noise', f'--input={path}',
                   f'--output={out}', check=False)
   assert 'exists' in error_line(again)
+
+
+def test_v1c_checkpoint_names_load_as_resnet50c():
+  """mmseg's resnet50_v1c (`stem.N`) holds resnet50c's tensors under other names."""
+  module = weights.build('resnet50c')
+  shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3))))
+  rng = np.random.default_rng(9)
+  timm_sd = {}
+  jax.tree_util.tree_map_with_path(lambda p, s: timm_sd.__setitem__(
+      weights.timm_key(tuple(getattr(k, 'key', str(k)) for k in p)),
+      rng.normal(size=s.shape).astype(np.float32)), shapes)
+  renames = {'conv1.0.': 'stem.0.', 'conv1.1.': 'stem.1.', 'conv1.3.': 'stem.3.',
+             'conv1.4.': 'stem.4.', 'conv1.6.': 'stem.6.', 'bn1.': 'stem.7.'}
+  v1c_sd = {next((new + k[len(old):] for old, new in renames.items() if k.startswith(old)), k): v
+            for k, v in timm_sd.items()}
+  assert 'stem.7.running_var' in v1c_sd and 'layer1.0.bn1.weight' in v1c_sd
+  _, a = weights.convert('resnet50c', {k: _torch_layout(v) for k, v in timm_sd.items()})
+  _, b = weights.convert('resnet50_v1c', {k: _torch_layout(v) for k, v in v1c_sd.items()})
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+
+
+def _torch_layout(x):
+  return x.transpose(3, 2, 0, 1) if x.ndim == 4 else x  # HWIO -> OIHW

@@ -39,6 +39,8 @@ ARCHS: dict[str, tuple[Callable[..., nn.Module], str, int]] = {
     'legacy_xception': (lambda n, **kw: Xception(num_classes=n, **kw), 'fc', 299),
     'resnet50': (lambda n, **kw: ResNet(num_classes=n, **kw), 'fc', 224),
     'resnet50c': (lambda n, **kw: ResNet(deep_stem=True, num_classes=n, **kw), 'fc', 224),
+    # mmseg's resnet50_v1c (MSCCNet's released backbone): resnet50c's tensors, `stem.N` names.
+    'resnet50_v1c': (lambda n, **kw: ResNet(deep_stem=True, num_classes=n, **kw), 'fc', 224),
     'efficientnet_b4': (lambda n, **kw: EfficientNet(num_classes=n, **kw), 'classifier', 380),
     'tf_efficientnet_b4': (lambda n, **kw: EfficientNet(tf_same=True, num_classes=n, **kw),
                            'classifier', 380),
@@ -52,6 +54,15 @@ def build(arch: str, head: bool = False, num_classes: int = 1000, **kwargs) -> n
   if arch not in ARCHS:
     raise UserError(f'unknown arch {arch!r}; one of {", ".join(ARCHS)}')
   return ARCHS[arch][0](num_classes if head else 0, **kwargs)
+
+
+V1C_STEM = {'conv1_0': 'stem_0', 'conv1_1': 'stem_1', 'conv1_3': 'stem_3', 'conv1_4': 'stem_4',
+            'conv1_6': 'stem_6', 'bn1': 'stem_7'}
+
+
+def v1c_key(path: tuple[str, ...]) -> str:
+  """timm_key with mmseg's v1c stem names: ('params', 'bn1', 'scale') -> 'stem.7.weight'."""
+  return timm_key(path[:1] + (V1C_STEM.get(path[1], path[1]),) + path[2:])
 
 
 def timm_key(path: tuple[str, ...]) -> str:
@@ -119,7 +130,8 @@ def convert(arch: str, state_dict: dict[str, np.ndarray], head: bool = False,
       value = np.asarray(resample_pos_embed(jnp.asarray(value), (side, side)))
     return value
   head_prefix = ARCHS[arch][1] + '.'
-  return module, fill(shapes, state_dict, timm_key, layout, arch,
+  key_of = v1c_key if arch == 'resnet50_v1c' else timm_key
+  return module, fill(shapes, state_dict, key_of, layout, arch,
                       lambda k: not head and k.startswith(head_prefix))
 
 

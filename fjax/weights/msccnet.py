@@ -1,8 +1,8 @@
 """MSCCNet's released state dict (miaoct/MSCCNet, models/msccnet, built by
 configs/mscc/mscc_resnet_ff_all.py) -> the `msccnet` model's variables.
 
-Keys: `backbone_net.` + the v1c ResNet (`stem.0/1/3/4/6/7` = the three stem convs and BNs,
-then timm's `layerN.M.convK` / `downsample.0/1` names), `classifer.fc` (sic), `bottleneck1-3`
+Keys: `backbone_net.` + the v1c ResNet (`weights.v1c_key`: `stem.0/1/3/4/6/7` = the three
+stem convs and BNs, then timm's `layerN.M.convK` / `downsample.0/1` names), `classifer.fc` (sic), `bottleneck1-3`
 and `bottleneck_fusion` (MFA: conv, BN), `mscc.decoder_map` (conv, BN, ReLU, Dropout2d,
 conv: 0 1 4), `mscc.fuse` (1 x N x 1 x 1), `mscc.gcn.conv1` (N x N x 1 x 1, no bias),
 `mscc.gcn.conv2` (Linear), `mscc.bottleneck`, `decoder` (0 1 4) and the fixed DCT filter
@@ -16,8 +16,6 @@ from fjax import weights
 from fjax.errors import UserError
 from fjax.models import msccnet
 
-STEM = {'conv1_0': 'stem.0', 'conv1_1': 'stem.1', 'conv1_3': 'stem.3', 'conv1_4': 'stem.4',
-        'conv1_6': 'stem.6', 'bn1': 'stem.7'}
 TOP = {'cls_head': 'classifer.fc', 'mfa_layer2': 'bottleneck1', 'mfa_layer3': 'bottleneck2',
        'mfa_layer4': 'bottleneck3', 'mfa_fuse': 'bottleneck_fusion', 'decoder': 'decoder',
        'mscc/coarse_head': 'mscc.decoder_map', 'mscc/fuse_conv': 'mscc.bottleneck',
@@ -31,9 +29,8 @@ def released_key(names: tuple[str, ...], deep_stem: bool = True) -> str:
   """('params', 'mscc', 'coarse_head', 'Conv_0', 'kernel') -> 'mscc.decoder_map.4.weight'."""
   modules, leaf = names[1:-1], names[-1]
   if modules[0] == 'backbone':
-    if deep_stem and modules[1] in STEM:
-      modules = (modules[0], STEM[modules[1]])
-    return 'backbone_net.' + weights.timm_key(('params',) + modules[1:] + (leaf,))
+    path = ('params',) + modules[1:] + (leaf,)
+    return 'backbone_net.' + (weights.v1c_key(path) if deep_stem else weights.timm_key(path))
   if leaf == 'node_mix':
     return 'mscc.gcn.conv1.weight'
   path = '/'.join(modules)
