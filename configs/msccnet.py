@@ -2,7 +2,7 @@
 
 Demo (2 CPU cores, from scratch on the embedded demo set):
   python -m fjax.main --config=configs/msccnet.py:demo --workdir=/tmp/msccnet_demo
-  ~7 min; test AUC 0.658, mIoU 0.537 (all-real map 0.411), IoU 0.356 (all-fake 0.178).
+  ~8-10 min; test AUC 0.736, mIoU 0.502 (all-real map 0.411), IoU 0.335 (all-fake 0.178).
 Paper, intra-dataset (FF++ c23 or c40, MSCCNet annotation, ImageNet ResNet-50), with the
 released recipe (30 epochs, 1:1 real/fake pairs, released augmentation; `paper,flip_only`:
 the paper's flip alone):
