@@ -31,6 +31,9 @@ def get_config(arg=None):
   c.model.llsm_tap = 'block7'  # middle-flow feature (14x14x728 at 224 px)
   c.model.hidden = 64          # hidden width of the pairwise network f
   c.model.claffm = True
+  c.model.llsm = True          # table IV: False drops LLSM and L_LS
+  c.model.flm = True           # table IV: False drops the decoder (FLM) and L_LOC; the
+                               # classifier then pools the encoder (the Xception baseline)
   c.model.alpha = 1.0          # weight of L_LS
   c.model.beta = 1.0           # weight of L_LOC
   c.optimizer.update(name='adam', lr=1e-4)

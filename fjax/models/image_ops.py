@@ -70,3 +70,19 @@ def block_dct(x, block: int = 8):
   tiles = x.reshape(b, h // block, block, w // block, block, c)
   coef = jnp.einsum('ui,bhiwjc,vj->bhuwvc', d, tiles, d)
   return coef.reshape(b, h, w, c)
+
+
+def adaptive_avg_pool(x, out_hw: tuple[int, int]):
+  """PyTorch's adaptive_avg_pool2d on NHWC x: output cell i averages rows
+  floor(i H / h) .. ceil((i + 1) H / h) - 1 (bins overlap when H is not a multiple of h),
+  likewise columns; as two fixed averaging matrices."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  def bins(n, m):
+    a = np.zeros((m, n), np.float32)
+    for i in range(m):
+      lo, hi = (i * n) // m, -((-(i + 1) * n) // m)
+      a[i, lo:hi] = 1.0 / (hi - lo)
+    return a
+  rows, cols = bins(x.shape[1], out_hw[0]), bins(x.shape[2], out_hw[1])
+  return jnp.einsum('ih,bhwc,jw->bijc', jnp.asarray(rows, x.dtype), x, jnp.asarray(cols, x.dtype))

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from fjax.models import losses
+from fjax.models import image_ops, losses
 from fjax.models.backbones.xception import Xception
 from fjax.models.layers import batch_norm
 
@@ -75,7 +75,7 @@ class CLAFFM(nn.Module):
 
   @nn.compact
   def __call__(self, a, b):
-    pooled = jax.image.resize(b, (b.shape[0], 4, 4, b.shape[-1]), 'linear', antialias=True)
+    pooled = image_ops.adaptive_avg_pool(b, (4, 4))
     g = nn.relu(nn.Conv(max(a.shape[-1] // 4, 8), (4, 4), padding='VALID',
                         dtype=self.dtype)(pooled))
     gate = nn.sigmoid(nn.Conv(a.shape[-1], (1, 1), dtype=self.dtype)(g))  # [B, 1, 1, C_A]
@@ -102,41 +102,50 @@ class Model(nn.Module):
   llsm_tap: str = 'block7'
   hidden: int = 64
   claffm: bool = True
+  llsm: bool = True             # table IV rows: LLSM and FLM (decoder + CLAFFM) switches;
+  flm: bool = True              # without FLM the classifier pools the encoder's features
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
     taps = Xception(dtype=self.dtype, name='backbone')(images, train=train)
-    sim_logits = LLSM(self.hidden, self.dtype, name='llsm')(taps[self.llsm_tap])
+    out = {}
+    if self.llsm:
+      out['sim_logits'] = LLSM(self.hidden, self.dtype, name='llsm')(
+          taps[self.llsm_tap]).astype(jnp.float32)
     x = taps['features']
-    for i, (skip, width) in enumerate(STAGES):
-      y = DecoderStage(width, self.dtype, name=f'up{i}')(x, taps[skip], train)
-      if self.claffm:
-        y, _ = CLAFFM(self.dtype, name=f'claffm{i}')(y, x)
-      x = y
-    mask_logits = nn.Conv(1, (1, 1), dtype=self.dtype, name='mask_head')(x)
-    mask_logits = jax.image.resize(mask_logits, (x.shape[0], *images.shape[1:3], 1),
-                                   'bilinear')[..., 0]
-    logit = nn.Dense(1, dtype=self.dtype, name='classifier')(x.mean((1, 2)))[:, 0]
-    return {'logit': logit.astype(jnp.float32), 'mask_logits': mask_logits.astype(jnp.float32),
-            'sim_logits': sim_logits.astype(jnp.float32)}
+    if self.flm:
+      for i, (skip, width) in enumerate(STAGES):
+        y = DecoderStage(width, self.dtype, name=f'up{i}')(x, taps[skip], train)
+        if self.claffm:
+          y, _ = CLAFFM(self.dtype, name=f'claffm{i}')(y, x)
+        x = y
+      mask_logits = nn.Conv(1, (1, 1), dtype=self.dtype, name='mask_head')(x)
+      out['mask_logits'] = jax.image.resize(
+          mask_logits, (x.shape[0], *images.shape[1:3], 1), 'bilinear')[..., 0].astype(jnp.float32)
+    out['logit'] = nn.Dense(1, dtype=self.dtype, name='classifier')(x.mean((1, 2)))[:, 0].astype(
+        jnp.float32)
+    return out
 
 
 def build(config) -> nn.Module:
   m = config.model
-  return Model(llsm_tap=m.llsm_tap, hidden=m.hidden, claffm=m.claffm,
+  return Model(llsm_tap=m.llsm_tap, hidden=m.hidden, claffm=m.claffm, llsm=m.llsm, flm=m.flm,
                dtype=jnp.dtype(m.dtype))
 
 
 def loss_fn(outputs, batch, config):
   w = batch['valid']
-  side = int(round(outputs['sim_logits'].shape[1] ** 0.5))
-  terms = {'loss_cls': losses.bce(outputs['logit'], batch['label'].astype(jnp.float32), w),
-           'loss_ls': losses.bce(outputs['sim_logits'],
-                                 similarity_target(batch['mask'], (side, side)), w),
-           'loss_loc': losses.bce(outputs['mask_logits'], batch['mask'], w)}
-  total = (terms['loss_cls'] + config.model.alpha * terms['loss_ls'] +
-           config.model.beta * terms['loss_loc'])
+  terms = {'loss_cls': losses.bce(outputs['logit'], batch['label'].astype(jnp.float32), w)}
+  total = terms['loss_cls']
+  if 'sim_logits' in outputs:
+    side = int(round(outputs['sim_logits'].shape[1] ** 0.5))
+    terms['loss_ls'] = losses.bce(outputs['sim_logits'],
+                                  similarity_target(batch['mask'], (side, side)), w)
+    total = total + config.model.alpha * terms['loss_ls']
+  if 'mask_logits' in outputs:
+    terms['loss_loc'] = losses.bce(outputs['mask_logits'], batch['mask'], w)
+    total = total + config.model.beta * terms['loss_loc']
   return total, terms
 
 
@@ -146,10 +155,15 @@ def score(outputs):
 
 def panels(outputs, masks):
   """The predicted similarity map beside its ground truth (the paper's fig. 5 rows)."""
+  if 'sim_logits' not in outputs:
+    return {}
   side = int(round(outputs['sim_logits'].shape[1] ** 0.5))
   return {'similarity': jax.nn.sigmoid(outputs['sim_logits']),
           'similarity_gt': similarity_target(masks, (side, side))}
 
 
 def localization(outputs):
+  """The FLM's mask probability; without FLM (table IV's baseline rows) no map: 0."""
+  if 'mask_logits' not in outputs:
+    return jnp.zeros((outputs['logit'].shape[0], 1, 1))
   return jax.nn.sigmoid(outputs['mask_logits'])
