@@ -83,6 +83,26 @@ def test_straight_through_is_one_hot_forward_with_gradients_to_both_scores():
   np.testing.assert_array_equal(hard.argmax(-1), np.asarray(scores).argmax(-1))
 
 
+@pytest.mark.parametrize('tau', [1.0, 0.5])
+def test_straight_through_gradient_is_the_soft_paths_under_jit(tau):
+  """d/ds sum(choice * v) equals the gradient of the soft path of Algorithm 1,
+  sum(softmax((softmax(s) + g) / tau) * v) with the same Gumbel noise g, written out by
+  hand (softmax Jacobians), inside jit."""
+  scores = jax.random.normal(jax.random.key(3), (4, 7, 2))
+  values = jax.random.normal(jax.random.key(4), (4, 7, 2))
+  key = jax.random.key(5)
+  grad = jax.jit(jax.grad(lambda s: jnp.sum(focus.straight_through_choice(s, key, tau) *
+                                            values)))(scores)
+  softmax = lambda z: np.exp(z - z.max(-1, keepdims=True)) / np.exp(
+      z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)
+  vjp = lambda p, v: p * (v - (p * v).sum(-1, keepdims=True))  # J_softmax(p)^T v
+  g = np.asarray(jax.random.gumbel(key, scores.shape, scores.dtype), np.float64)
+  q = softmax(np.asarray(scores, np.float64))
+  p = softmax((q + g) / tau)
+  ref = vjp(q, vjp(p, np.asarray(values, np.float64)) / tau)
+  np.testing.assert_allclose(np.asarray(grad), ref, rtol=1e-4, atol=1e-6)
+
+
 def test_both_score_mlps_get_finite_nonzero_gradients():
   config = focus_config.get_config('test')
   model = registry.model_module('focus').build(config)
