@@ -14,7 +14,10 @@
 # workdir (and TFDS_DATA_DIR, default /mnt/shared/tensorflow_datasets) must be a path
 # every worker mounts: a Filestore NFS share or a gcsfuse-mounted bucket.
 # Optional: PROJECT, RUNTIME_VERSION (default tpu-ubuntu2204-base), TFDS_DATA_DIR,
-# DRY_RUN=1 (print the gcloud commands instead of running them).
+# PYTHON_VERSION (default 3.11), DRY_RUN=1 (print the gcloud commands instead of running
+# them). The runtime images ship Python 3.10 and the pinned requirements need 3.11: setup
+# installs uv with the system pip (user site) and lets it fetch a standalone CPython
+# PYTHON_VERSION for the venv, on every worker, without sudo or apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage="usage: TPU_NAME=... ZONE=... launch/tpu_vm.sh create|setup|run FLAGS...|logs|stop|delete"
@@ -27,6 +30,7 @@ fi
 remote_dir=fjax
 data_dir=${TFDS_DATA_DIR:-/mnt/shared/tensorflow_datasets}
 jax_version=$(sed -n 's/^jax==//p' requirements.txt)
+python_version=${PYTHON_VERSION:-3.11}
 
 gcloud_tpu() {  # gcloud compute tpus tpu-vm ARGS --zone ... (or its echo with DRY_RUN=1)
   local cmd=(gcloud compute tpus tpu-vm "$@" "--zone=$ZONE")
@@ -47,7 +51,9 @@ case "$command" in
     git archive --format=tar.gz -o "$archive" HEAD  # the committed checkout
     gcloud_tpu scp "$archive" "$TPU_NAME:fjax.tar.gz" --worker=all
     on_all_workers "mkdir -p $remote_dir && tar xzf fjax.tar.gz -C $remote_dir && cd $remote_dir \
-&& python3 -m venv .venv && . .venv/bin/activate && pip install -q -U pip \
+&& python3 -m pip install -q --user uv && ~/.local/bin/uv venv -q --seed --python $python_version .venv \
+&& . .venv/bin/activate && python -c 'import sys; assert sys.version_info >= (3, 11), sys.version' \
+&& pip install -q -U pip \
 && pip install -q 'jax[tpu]==$jax_version' && pip install -q -r requirements.txt \
 && pip install -q --no-deps -r requirements-media.txt" ;;
   run)

@@ -137,6 +137,13 @@ def test_tpu_script_commands():
   jax_version = [l.split('==')[1].strip() for l in open(os.path.join(ROOT, 'requirements.txt'))
                  if l.startswith('jax==')][0]
   assert '--worker=all' in ssh and f"'jax[tpu]=={jax_version}'" in ssh[7]
+  # The runtime image's python3 is 3.10: the venv gets a uv-managed 3.11 before any pip.
+  remote = ssh[7].removeprefix('--command=')
+  steps = [s.strip() for s in remote.split('&&')]
+  venv = next(i for i, s in enumerate(steps) if ' venv ' in f' {s} ')
+  assert steps[venv].split()[-3:] == ['--python', '3.11', '.venv'], steps[venv]
+  assert 'uv' in steps[venv - 1] and venv < next(i for i, s in enumerate(steps) if 'jax[tpu]' in s)
+  assert not any(s.startswith('python3 -m venv') for s in steps)
 
   flags = ['--config=configs/focus.py:paper', '--workdir=/mnt/shared/runs/a b']
   run = _tpu('run', *flags, TFDS_DATA_DIR='/mnt/shared/data', PROJECT='p')
