@@ -8,6 +8,9 @@ Paper (FF++ c23 real faces, 224 px, ImageNet Xception converted with fjax.weight
   python -m fjax.main --config=configs/aunet.py:paper --config.init_from=W --workdir=...
   Accelerators (not timed here). Paper: FF++ AUC 99.89 (table 1); cross-dataset (table 3)
   Celeb-DF 92.77, DFD 99.22, DFDC 73.82, DFDC preview 86.16, FFIW 81.45.
+  Trains with SBI's released augmentation (input.tamper.sbi_augment: source transforms on
+  the source or the target, shared training transforms with JPEG; the demo keeps fjax's
+  lighter alteration and photometric jitter).
 Table 4 ablations: --config.model.au_specific=False (w/o AU-specific branch),
   .au_agnostic=False, --config.input.tamper.partial=False (w/o M_p: whole face mask),
   --config.input.tamper.image=False (w/o IT), --config.model.mixing=False (w/o FM),
@@ -26,6 +29,7 @@ PRESETS = {
         'dataset.name': 'faceforensics/c23', 'input.image_size': 224, 'batch_size': 16,
         'total_steps': 36_000, 'eval_every': 1000, 'checkpoint_every': 1000,
         'init_into': 'backbone', **common.INCEPTION_NORM,  # legacy_xception's statistics
+        'input.tamper.sbi_augment': True,  # eq. 8 "as proposed in [45]": SBI's released code
     },
     'test': common.test_preset(64, **{'batch_size': 2}),
 }

@@ -38,9 +38,12 @@ def get_base_config() -> ml_collections.ConfigDict:
       augment='', scale_range=(0.5, 2.0), crop_max_ratio=0.75))
   # AUNet's tampered pairs (TAP): each training example is a real face and its fake made
   # through the partial face mask (partial=False: the whole face mask; image=False: no
-  # image-level tampering), max_removed AU regions at most.
+  # image-level tampering), max_removed AU regions at most. sbi_augment: SBI's released
+  # augmentation (fjax/preprocess/sbi_augment.py): its source transforms on the source or
+  # the target, and its training transforms (colour, JPEG 40-100 with p=0.5) on the real
+  # and the fake with the same parameters; False: fjax's lighter source alteration only.
   c.input.tamper = ml_collections.ConfigDict(dict(pairs=False, partial=True, image=True,
-                                                  max_removed=3))
+                                                  max_removed=3, sbi_augment=False))
   c.batch_size = 16           # global batch, split over processes and devices
   c.eval_batch_size = 32
   c.total_steps = 100

@@ -293,11 +293,15 @@ def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
 
 def tampered_pair(example: dict, config, rng: np.random.Generator) -> dict:
   """A real face (label 0, zero mask) and its image-level tampered fake (label 1, mask
-  M_p), with the same photometric jitter, crop and flip, stacked on axis 0."""
+  M_p), with the same training transforms (`input.tamper.sbi_augment`: SBI's released
+  ones, one draw for both), photometric jitter, crop and flip, stacked on axis 0."""
   t = config.input.tamper
-  real = example['image']
-  fake, mask = tamper.tampered_counterpart(real, example['landmarks'], rng, t.partial,
-                                           t.image, t.max_removed)
+  real, fake, mask = tamper.tampered_counterpart(example['image'], example['landmarks'], rng,
+                                                 t.partial, t.image, t.max_removed,
+                                                 sbi=t.sbi_augment)
+  if t.sbi_augment:
+    from fjax.preprocess import sbi_augment  # pylint: disable=g-import-not-at-top
+    real, fake = sbi_augment.training(real, fake, rng)
   jitter_seed = int(rng.integers(2 ** 31))
   pair = [_at_input_size(image, m, example, config, np.random.default_rng(jitter_seed))
           for image, m in ((real, np.zeros_like(mask)), (fake, mask))]
@@ -398,6 +402,12 @@ def check_train_options(config) -> None:
   if i.tamper.pairs and not config.dataset.train_real_only:
     raise UserError('input.tamper.pairs tampers real faces only: set '
                     'dataset.train_real_only=True')
+  if i.tamper.sbi_augment and not i.tamper.pairs:
+    raise UserError('input.tamper.sbi_augment augments AUNet\'s tampered pairs: set '
+                    'input.tamper.pairs=True')
+  if i.tamper.sbi_augment and i.photometric:
+    raise UserError('input.tamper.sbi_augment brings SBI\'s training transforms (colour, '
+                    'JPEG); leave input.photometric=False')
   if i.balance not in BALANCE:
     raise UserError(f'input.balance={i.balance!r}: use {", ".join(BALANCE)}')
   if i.balance != 'none' and config.dataset.train_real_only:

@@ -135,6 +135,37 @@ def test_pipeline_makes_real_and_tampered_pairs(data_dir):
   assert (fake_mask > 0.5).sum() < (hull > 0.5).sum()
 
 
+def test_paper_preset_trains_with_sbi_augmentation(data_dir):
+  assert aunet_config.get_config('paper').input.tamper.sbi_augment
+  assert not aunet_config.get_config('demo').input.tamper.sbi_augment
+  config = _config()
+  config.dataset.data_dir = data_dir
+  config.input.tamper.sbi_augment = True
+  source = input_pipeline.real_only(config, 'train', input_pipeline.data_source(config, 'train'))
+  example = source[0]
+  config.input.image_size = example['image'].shape[0]
+  pairs = [input_pipeline.prepare(example, config, np.random.default_rng(s)) for s in range(8)]
+  again = input_pipeline.prepare(example, config, np.random.default_rng(3))
+  for key in pairs[3]:  # resume-exact: the same generator gives the same pair
+    np.testing.assert_array_equal(pairs[3][key], again[key])
+  changed_real = 0
+  for pair in pairs:
+    np.testing.assert_array_equal(pair['label'], [0, 1])
+    real, fake = pair['image']
+    inside = pair['mask'][1] > 0.5
+    assert np.abs(real - fake)[inside].mean() > 0.01
+    changed_real += not np.allclose(real, input_pipeline.prepare(
+        example, config, None)['image'], atol=1e-6)
+  assert changed_real >= 4  # target alteration and training transforms reach the real
+  # SBI's training transforms replace the photometric jitter; they need the pairs.
+  config.input.photometric = True
+  with pytest.raises(input_pipeline.UserError, match='photometric'):
+    input_pipeline.check_train_options(config)
+  config.input.photometric, config.input.tamper.pairs = False, False
+  with pytest.raises(input_pipeline.UserError, match='tamper.pairs'):
+    input_pipeline.check_train_options(config)
+
+
 ABLATIONS = {
     'no_au_specific': ('model.au_specific', False),
     'no_au_agnostic': ('model.au_agnostic', False),

@@ -3,6 +3,9 @@
 A source copy of the face is altered (colour, contrast, blur or sharpening, a small shift
 and scale) and blended into the original through a blurred, randomly deformed convex hull
 of the landmarks. The blend mask is returned exactly, so every fake has a true mask.
+The alteration and the mask deformation are fjax's own lighter versions of SBI's (no HSV,
+no downscaling, no elastic deformation, the target never altered); the demo data set's
+self-blends are built with them. SBI's released transforms are in `sbi_augment`.
 Pure NumPy/OpenCV with an explicit `np.random.Generator`: usable in a builder or on the
 fly in a grain `RandomMap`.
 """
@@ -38,6 +41,9 @@ def deformed_mask(landmarks: np.ndarray, hw, rng: np.random.Generator) -> np.nda
 
 
 def alter_source(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+  """uint8 RGB -> float32 in [0, 255]: contrast x U(0.8, 1.2), brightness +-20, a colour
+  cast +-15 per channel, a Gaussian blur (sigma 0.5-1.5) or an unsharp mask (amount
+  0.5-1.5), then a shift of +-3% and a scale of 0.95-1.05 (reflected border)."""
   x = image.astype(np.float32)
   x = (x - x.mean()) * rng.uniform(0.8, 1.2) + x.mean() + rng.uniform(-20, 20)
   x = x + rng.uniform(-15, 15, size=3)  # colour cast
