@@ -10,7 +10,9 @@ import ml_collections
 
 def get_base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.model = ml_collections.ConfigDict(dict(name='', dtype='float32'))
+  # remat: recompute each backbone block's activations in the backward pass (memory for
+  # compute; the same gradients).
+  c.model = ml_collections.ConfigDict(dict(name='', dtype='float32', remat=False))
   c.dataset = ml_collections.ConfigDict(dict(
       name='demo_forgeries', data_dir='', split_train='train', split_eval='validation',
       split_test='test',
@@ -46,6 +48,8 @@ def get_base_config() -> ml_collections.ConfigDict:
                                                   max_removed=3, sbi_augment=False))
   c.batch_size = 16           # global batch, split over processes and devices
   c.eval_batch_size = 32
+  c.accum_steps = 1           # micro-batches per step (gradients averaged, one update):
+                              # the batch of batch_size in accum_steps passes of less memory
   c.total_steps = 100
   c.epochs = 0                # > 0: total_steps = epochs * (training examples after
                               # filters and balance // batch_size), set when training starts

@@ -13,6 +13,7 @@ import sys
 import threading
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from absl import logging
@@ -24,32 +25,60 @@ from fjax.writers import MetricWriter
 
 
 def make_train_step(config, model_lib, model, mesh, shardings):
+  """The jitted step. With `accum_steps` = a > 1 the batch is a micro-batches of B / a
+  (rows i, i + a, ... : every device keeps its own rows), run one after the other
+  (BatchNorm statistics carried through, as a PyTorch loop over micro-batches); their
+  gradients, loss and terms are averaged and the optimizer updates once."""
   tx, lr = optim.optimizer(config), optim.schedule(config)
   rng0 = jax.random.key(config.seed)
+  accum = config.accum_steps
+  per_device = config.batch_size // mesh.shape[sharding.DATA_AXIS]
+  if accum < 1 or per_device % accum:
+    raise UserError(f'accum_steps={accum}: the batch per device ({per_device}) must split '
+                    'into that many equal micro-batches')
 
-  def train_step(st, batch):
-    rng = jax.random.fold_in(rng0, st['step'])
+  def grads_of(params, model_state, batch, rng):
     rngs = {name: jax.random.fold_in(rng, i) for i, name in enumerate(model_lib.RNGS)}
-
     # Optional hook: extra training-call inputs (AUNet's tampering mask).
     extra = model_lib.train_inputs(batch) if hasattr(model_lib, 'train_inputs') else {}
 
     def loss(params):
       out, new_state = model.apply(
-          {'params': params, **st['model_state']}, batch['image'], train=True, rngs=rngs,
-          mutable=list(st['model_state']), **extra)
+          {'params': params, **model_state}, batch['image'], train=True, rngs=rngs,
+          mutable=list(model_state), **extra)
       value, terms = model_lib.loss_fn(out, batch, config)
-      return value, (terms, new_state)
+      return value, (terms, dict(new_state))
+    (value, (terms, new_state)), grads = jax.value_and_grad(loss, has_aux=True)(params)
+    return grads, {'loss': value, **terms}, new_state
 
-    (value, (terms, new_state)), grads = jax.value_and_grad(loss, has_aux=True)(
-        st['params'])
+  def train_step(st, batch):
+    rng = jax.random.fold_in(rng0, st['step'])
+    stop = batch.pop('stop', None)
+    if accum == 1:
+      grads, values, model_state = grads_of(st['params'], st['model_state'], batch, rng)
+    else:
+      micro = jax.tree.map(lambda x: jnp.swapaxes(
+          x.reshape(x.shape[0] // accum, accum, *x.shape[1:]), 0, 1), batch)
+
+      def one(carry, i):
+        grad_sum, value_sum, model_state = carry
+        grads, values, model_state = grads_of(
+            st['params'], model_state, jax.tree.map(lambda x: x[i], micro),
+            jax.random.fold_in(rng, i))
+        add = lambda a, b: jax.tree.map(jnp.add, a, b)
+        return (add(grad_sum, grads), add(value_sum, values), model_state), None
+      shapes = jax.eval_shape(grads_of, st['params'], st['model_state'],
+                              jax.tree.map(lambda x: x[0], micro), rng)
+      zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes[:2])
+      (grads, values, model_state), _ = jax.lax.scan(
+          one, (*zeros, st['model_state']), jnp.arange(accum))
+      grads, values = jax.tree.map(lambda x: x / accum, (grads, values))
     updates, opt_state = tx.update(grads, st['opt_state'], st['params'])
     new = {'step': st['step'] + 1, 'params': optax.apply_updates(st['params'], updates),
-           'model_state': dict(new_state), 'opt_state': opt_state}
-    metrics = {'loss': value, **terms, 'grad_norm': optax.global_norm(grads),
-               'lr': lr(st['step'])}
-    if 'stop' in batch:  # any process asked to stop (SIGTERM): all learn it from one step
-      metrics['stop'] = batch['stop'].max()
+           'model_state': model_state, 'opt_state': opt_state}
+    metrics = {**values, 'grad_norm': optax.global_norm(grads), 'lr': lr(st['step'])}
+    if stop is not None:  # any process asked to stop (SIGTERM): all learn it from one step
+      metrics['stop'] = stop.max()
     return new, metrics
 
   return jax.jit(train_step, in_shardings=(shardings, sharding.batch_sharding(mesh)),

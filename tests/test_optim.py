@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from configs import common
 from fjax import optim
+from fjax.errors import UserError
 
 
 @pytest.mark.parametrize('name', ['poly', 'cosine', 'constant'])
@@ -43,3 +45,45 @@ def test_total_steps_from_epochs():
   config.epochs = 3
   train.steps_from_epochs(config, 26)  # 26 // 8 = 3 steps an epoch (the rest dropped)
   assert config.total_steps == 9
+
+
+def test_accumulated_micro_batches_give_the_big_batchs_update():
+  """accum_steps=4 on a batch of 8 (no BatchNorm, so the micro-batches see the same
+  model) equals one step on the whole batch; with BatchNorm (Xception) it runs finite."""
+  import types  # pylint: disable=g-import-not-at-top
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  from configs import xception  # pylint: disable=g-import-not-at-top
+  from fjax import sharding, state, train  # pylint: disable=g-import-not-at-top
+  from fjax.models import losses  # pylint: disable=g-import-not-at-top
+
+  class Tiny(nn.Module):
+    @nn.compact
+    def __call__(self, images, *, train=False):
+      x = nn.relu(nn.Dense(16)(images.reshape(images.shape[0], -1)))
+      return {'logit': nn.Dense(1)(x)[:, 0]}
+
+  def loss_fn(out, batch, config):
+    cls = losses.bce(out['logit'], batch['label'].astype(jnp.float32), batch['valid'])
+    return cls, {'loss_cls': cls}
+  lib = types.SimpleNamespace(RNGS=(), loss_fn=loss_fn)
+  rng = np.random.default_rng(0)
+  batch = {'image': rng.normal(size=(8, 8, 8, 3)).astype(np.float32),
+           'label': rng.integers(0, 2, 8).astype(np.int32), 'valid': np.ones(8, np.float32)}
+  results = []
+  for accum in (1, 4):
+    config = xception.get_config('test')
+    config.input.image_size, config.batch_size, config.accum_steps = 8, 8, accum
+    config.optimizer.update(name='adam', lr=1e-2)
+    mesh = sharding.make_mesh(config)
+    st, shardings = state.create(config, Tiny(), mesh)
+    step = train.make_train_step(config, lib, Tiny(), mesh, shardings)
+    st, metrics = step(st, sharding.to_global(dict(batch), mesh))
+    results.append((jax.device_get(st['params']), jax.device_get(metrics)))
+  (p1, m1), (p4, m4) = results
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), p1, p4)
+  for k in ('loss', 'loss_cls', 'grad_norm'):
+    np.testing.assert_allclose(m1[k], m4[k], rtol=1e-5)
+  config = xception.get_config('test')
+  config.accum_steps = 3
+  with pytest.raises(UserError, match='accum_steps=3'):
+    train.make_train_step(config, lib, Tiny(), sharding.make_mesh(config), None)

@@ -155,6 +155,7 @@ class Model(nn.Module):
   mix_with_other: bool = False  # "w/o IT": mix with another real face's statistics
   mix_beta: float = 1.0       # lambda_1..3 ~ Beta(mix_beta, mix_beta)
   dtype: Any = jnp.float32
+  remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
 
   @nn.compact
   def __call__(self, images, *, train: bool = False, tamper_mask=None):
@@ -164,7 +165,7 @@ class Model(nn.Module):
     between = None
     if pairs and train and self.mixing:
       between = self._mixer(tamper_mask[:, 1])
-    f = Xception(last_block=11, dtype=self.dtype, name='backbone')(
+    f = Xception(last_block=11, dtype=self.dtype, remat=self.remat, name='backbone')(
         images, train=train, between=between)['block11']
     maps = []
     for i in range(self.encoders):
@@ -213,7 +214,7 @@ def build(config) -> nn.Module:
   return Model(num_aus=m.num_aus, encoders=m.encoders, width=m.width, heads=m.heads,
                au_specific=m.au_specific, au_agnostic=m.au_agnostic, mixing=m.mixing,
                mix_with_other=not config.input.tamper.image, mix_beta=m.mix_beta,
-               dtype=jnp.dtype(m.dtype))
+               remat=m.remat, dtype=jnp.dtype(m.dtype))
 
 
 def train_inputs(batch):

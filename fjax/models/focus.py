@@ -82,11 +82,13 @@ class Model(nn.Module):
   stem: str = 'patch'
   tau: float = 1.0
   dtype: Any = jnp.float32
+  remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
 
   def _branch(self, x, name):
     vit = ViT(embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads,
               img_size=self.img_size, patch_size=self.patch_size, pos_embed='sincos',
-              return_attention=not self.carp, stem=self.stem, dtype=self.dtype, name=name)(x)
+              return_attention=not self.carp, stem=self.stem, dtype=self.dtype,
+              remat=self.remat, name=name)(x)
     h, w = vit['grid']
     tokens = vit['tokens'][:, 1:]                      # class token dropped for the maps
     f = tokens.reshape(x.shape[0], h, w, -1)
@@ -127,7 +129,8 @@ def build(config) -> nn.Module:
   m = config.model
   return Model(aux=m.aux, carp=m.carp, cl=m.cl, d=m.d, embed_dim=m.embed_dim,
                depth=m.depth, num_heads=m.num_heads, img_size=config.input.image_size,
-               patch_size=m.patch_size, stem=m.stem, tau=m.tau, dtype=jnp.dtype(m.dtype))
+               patch_size=m.patch_size, stem=m.stem, tau=m.tau, remat=m.remat,
+               dtype=jnp.dtype(m.dtype))
 
 
 def _ce(logits, labels, weight):

@@ -42,10 +42,12 @@ class Model(nn.Module):
   variant: str = 'b4'
   width: int = 128
   dtype: Any = jnp.float32
+  remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
-    feats = EfficientNet(self.variant, dtype=self.dtype, name='backbone')(images, train=train)
+    feats = EfficientNet(self.variant, dtype=self.dtype, remat=self.remat,
+                         name='backbone')(images, train=train)
     p3 = FPN(self.width, self.dtype, name='fpn')(feats)
     map_logits = nn.Conv(1, (1, 1), dtype=self.dtype, name='dense_head')(nn.relu(p3))[..., 0]
     logits = nn.Dense(2, dtype=self.dtype, name='classifier')(feats['features'].mean((1, 2)))
@@ -54,7 +56,7 @@ class Model(nn.Module):
 
 def build(config) -> nn.Module:
   return Model(variant=config.model.variant, width=config.model.fpn_width,
-               dtype=jnp.dtype(config.model.dtype))
+               remat=config.model.remat, dtype=jnp.dtype(config.model.dtype))
 
 
 def loss_fn(outputs, batch, config):

@@ -105,10 +105,11 @@ class Model(nn.Module):
   llsm: bool = True             # table IV rows: LLSM and FLM (decoder + CLAFFM) switches;
   flm: bool = True              # without FLM the classifier pools the encoder's features
   dtype: Any = jnp.float32
+  remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
-    taps = Xception(dtype=self.dtype, name='backbone')(images, train=train)
+    taps = Xception(dtype=self.dtype, remat=self.remat, name='backbone')(images, train=train)
     out = {}
     if self.llsm:
       out['sim_logits'] = LLSM(self.hidden, self.dtype, name='llsm')(
@@ -131,7 +132,7 @@ class Model(nn.Module):
 def build(config) -> nn.Module:
   m = config.model
   return Model(llsm_tap=m.llsm_tap, hidden=m.hidden, claffm=m.claffm, llsm=m.llsm, flm=m.flm,
-               dtype=jnp.dtype(m.dtype))
+               remat=m.remat, dtype=jnp.dtype(m.dtype))
 
 
 def loss_fn(outputs, batch, config):

@@ -154,11 +154,12 @@ class Model(nn.Module):
   # GCN without node bias, one fusion weight per group, Dropout2d.
   official: bool = False
   dtype: Any = jnp.float32
+  remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
     feats = ResNet(self.depth, deep_stem=self.deep_stem, output_stride=self.output_stride,
-                   dtype=self.dtype, name='backbone')(images, train=train)
+                   dtype=self.dtype, remat=self.remat, name='backbone')(images, train=train)
     cls_logits = nn.Dense(2, dtype=self.dtype, name='cls_head')(feats['layer4'].mean((1, 2)))
     if self.mfa:  # MFA: layer2..4 -> 3x3 conv-BN-ReLU to C each, concat, 3x3 conv-BN-ReLU
       size = feats['layer2'].shape[1:3]
@@ -190,7 +191,8 @@ def build(config) -> nn.Module:
   m = config.model
   return Model(channels=m.channels, groups=m.groups, dct=m.dct, gcn=m.gcn, fuse=m.fuse,
                mfa=m.mfa, mscc=m.mscc, output_stride=m.output_stride, depth=m.depth,
-               deep_stem=m.deep_stem, official=m.official, dtype=jnp.dtype(m.dtype))
+               deep_stem=m.deep_stem, official=m.official, remat=m.remat,
+               dtype=jnp.dtype(m.dtype))
 
 
 def _ce(logits, labels, weight):

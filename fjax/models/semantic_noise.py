@@ -110,11 +110,12 @@ class Model(nn.Module):
   taps: Sequence[int] = (1, 2, 3)
   official: bool = False        # released forward: attention by seg3's raw fake logit
   dtype: Any = jnp.float32
+  remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
     feats = Xception(last_block=11, dtype=self.dtype, kernel_init=HE_FAN_OUT,
-                     name='backbone')(images, train=train)
+                     remat=self.remat, name='backbone')(images, train=train)
     out = {}
     for t, (tap, widths) in enumerate(zip(TAPS[:2], ((128, 256), (512,))), 1):
       if t in self.taps:
@@ -164,7 +165,8 @@ class Model(nn.Module):
 def build(config) -> nn.Module:
   m = config.model
   return Model(num_classes=m.num_classes, semantic=m.semantic, noise=m.noise,
-               taps=tuple(m.taps), official=m.official, dtype=jnp.dtype(m.dtype))
+               taps=tuple(m.taps), official=m.official, remat=m.remat,
+               dtype=jnp.dtype(m.dtype))
 
 
 def loss_fn(outputs, batch, config):

@@ -22,10 +22,11 @@ RNGS = ()
 
 class Model(nn.Module):
   dtype: Any = jnp.float32
+  remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
-    taps = Xception(dtype=self.dtype, name='backbone')(images, train=train)
+    taps = Xception(dtype=self.dtype, remat=self.remat, name='backbone')(images, train=train)
     pooled = taps['features'].mean(axis=(1, 2))
     logit = nn.Dense(1, dtype=self.dtype, name='fc')(pooled)[:, 0]
     map_logits = nn.Conv(1, (1, 1), dtype=self.dtype, name='map_head')(taps['block11'])
@@ -34,7 +35,7 @@ class Model(nn.Module):
 
 
 def build(config) -> nn.Module:
-  return Model(dtype=jnp.dtype(config.model.dtype))
+  return Model(remat=config.model.remat, dtype=jnp.dtype(config.model.dtype))
 
 
 def loss_fn(outputs, batch, config):

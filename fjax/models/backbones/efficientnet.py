@@ -94,17 +94,19 @@ class EfficientNet(nn.Module):
   tf_same: bool = False       # tf_efficientnet_*: TensorFlow padding and BN eps
   num_classes: int = 0
   dtype: Any = jnp.float32
+  remat: bool = False         # recompute each block's activations in the backward pass
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     width, depth = SCALING[self.variant]
+    block = nn.remat(MBBlock, static_argnums=(2,)) if self.remat else MBBlock
     kw = dict(tf_same=self.tf_same, dtype=self.dtype)
     x = conv_bn(x, train, round_channels(32, width), 3, 2, conv_name='conv_stem',
                 bn_name='bn1', **kw)
     out = {}
     for s, (kind, repeats, kernel, stride, expansion, channels) in enumerate(B0_STAGES):
       for b in range(int(math.ceil(repeats * depth))):
-        x = MBBlock(kind, round_channels(channels, width), kernel, stride if b == 0 else 1,
+        x = block(kind, round_channels(channels, width), kernel, stride if b == 0 else 1,
                     expansion, name=f'blocks_{s}_{b}', **kw)(x, train)
       if s in TAP_STAGES:
         out[TAP_STAGES[s]] = x

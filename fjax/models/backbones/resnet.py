@@ -46,6 +46,7 @@ class ResNet(nn.Module):
   output_stride: int = 32      # 32, 16 (layer4 dilated) or 8 (layer3 and layer4 dilated)
   num_classes: int = 0
   dtype: Any = jnp.float32
+  remat: bool = False         # recompute each block's activations in the backward pass
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -67,7 +68,8 @@ class ResNet(nn.Module):
         dilation, layer_stride = dilation * layer_stride, 1
       stride *= layer_stride
       for j in range(blocks):  # timm: a dilated layer's first block keeps the old dilation
-        x = Bottleneck(64 * 2 ** i, layer_stride if j == 0 else 1,
+        block = nn.remat(Bottleneck, static_argnums=(2,)) if self.remat else Bottleneck
+        x = block(64 * 2 ** i, layer_stride if j == 0 else 1,
                        first_dilation if j == 0 else dilation, dtype=self.dtype,
                        name=f'layer{i + 1}_{j}')(x, train)
       out[f'layer{i + 1}'] = x

@@ -144,6 +144,7 @@ class ViT(nn.Module):
   return_attention: bool = False   # the last block's attention weights as `attention`
   stem: str = 'patch'  # patch (timm's) | conv (ConvStem)
   dtype: Any = jnp.float32
+  remat: bool = False         # recompute each block's activations in the backward pass
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -167,7 +168,8 @@ class ViT(nn.Module):
     blocks = []
     for i in range(self.depth):
       last = i == self.depth - 1
-      x, weights = Block(self.num_heads, return_weights=self.return_attention and last,
+      block = nn.remat(Block) if self.remat else Block
+      x, weights = block(self.num_heads, return_weights=self.return_attention and last,
                          dtype=self.dtype, name=f'blocks_{i}')(x)
       blocks.append(x)
     tokens = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name='norm')(x)

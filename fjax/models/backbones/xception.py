@@ -65,6 +65,7 @@ class Xception(nn.Module):
   num_classes: int = 0
   dtype: Any = jnp.float32
   kernel_init: Callable = nn.initializers.lecun_normal()  # of every conv
+  remat: bool = False         # recompute each block's activations in the backward pass
 
   @nn.compact
   def __call__(self, x, train: bool = False, between=None):
@@ -80,7 +81,8 @@ class Xception(nn.Module):
     x = nn.relu(batch_norm(train, self.dtype, name='bn2')(x))
     taps['conv2'] = x
     for i, (_, out, reps, stride, relu_first, grow_first) in enumerate(BLOCKS[:self.last_block]):
-      x = Block(out, reps, stride, relu_first, grow_first, dtype=self.dtype,
+      block = nn.remat(Block, static_argnums=(2,)) if self.remat else Block
+      x = block(out, reps, stride, relu_first, grow_first, dtype=self.dtype,
                 kernel_init=init, name=f'block{i + 1}')(x, train)
       if between is not None:
         x = between(i + 1, x)
