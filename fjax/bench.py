@@ -6,6 +6,8 @@ timm's PyTorch (not a test).
   python -m fjax.bench --input --config=configs/xception.py:demo [--config.input.workers=2]
   python -m fjax.bench --llsm   # memory of the local-similarity map, 7x7 .. 28x28 features
   python -m fjax.bench --depthwise   # depthwise conv: XLA's grouped conv vs shifted slices
+  python -m fjax.bench --plan --config=configs/msccnet.py:paper --devices=8 \
+      [--config.model.remat=True] [--config.accum_steps=4]   # memory plan, nothing runs
 
 Times the jitted, sharded train step alone on synthetic batches (the input pipeline is
 measured separately), after one compiling call. Prints one JSON line: images/s, seconds per
@@ -16,6 +18,7 @@ resident memory.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -30,6 +33,9 @@ flags.DEFINE_bool('llsm', False, 'Peak memory of the LLSM pairwise map vs featur
 flags.DEFINE_bool('depthwise', False, 'Time both depthwise-conv implementations.')
 flags.DEFINE_list('archs', [], 'Backbones to benchmark (default: all of fjax.weights.ARCHS).')
 flags.DEFINE_integer('batch', 0, 'Backbone batch size (default: the paper batch per arch).')
+flags.DEFINE_bool('plan', False, 'Compile the train step ahead of time for --devices host '
+                  'devices and print per-device memory and FLOPs (nothing is run).')
+flags.DEFINE_integer('devices', 1, '--plan: devices of the data axis (host devices).')
 FLAGS = flags.FLAGS
 
 
@@ -92,6 +98,47 @@ def bench(config, steps: int) -> dict:
       'device_peak_mib': round(device_stats['peak_bytes_in_use'] / 2**20, 1)
                          if 'peak_bytes_in_use' in device_stats else None,
       'host_peak_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+  }
+
+
+GIB = 2 ** 30
+
+
+def plan(config) -> dict:
+  """XLA's memory analysis and cost of the train step compiled for the mesh of this
+  process's devices (`--devices` host devices): per device, arguments (state and batch),
+  outputs and temporaries; the state is donated, so the peak is about arguments +
+  temporaries. Compiled by the CPU backend: accelerator compilers lay out and fuse
+  otherwise, so read it as an estimate."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from fjax import registry, sharding, state, train  # pylint: disable=g-import-not-at-top
+  model_lib = registry.model_module(config.model.name)
+  model = model_lib.build(config)
+  mesh = sharding.make_mesh(config)
+  sharding.local_batch_size(config.batch_size, mesh)
+  abstract, shardings = state.abstract_state(config, model, mesh)
+  step_fn = train.make_train_step(config, model_lib, model, mesh, shardings)
+  batch = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding.batch_sharding(mesh)),
+      synthetic_batch(config, config.batch_size))
+  t0 = time.perf_counter()
+  compiled = step_fn.lower(abstract, batch).compile()
+  mem, cost = compiled.memory_analysis(), compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else (cost or {})
+  devices = mesh.shape[sharding.DATA_AXIS]
+  peak = (mem.argument_size_in_bytes + mem.temp_size_in_bytes) / GIB
+  return {
+      'model': config.model.name, 'image_size': config.input.image_size,
+      'global_batch': config.batch_size, 'devices': devices,
+      'batch_per_device': config.batch_size // devices, 'accum_steps': config.accum_steps,
+      'remat': bool(config.model.remat), 'dtype': config.model.dtype,
+      'params_m': round(sum(x.size for x in jax.tree_util.tree_leaves(abstract['params'])) / 1e6, 2),
+      'argument_gib': round(mem.argument_size_in_bytes / GIB, 3),
+      'output_gib': round(mem.output_size_in_bytes / GIB, 3),
+      'temp_gib': round(mem.temp_size_in_bytes / GIB, 3), 'peak_gib': round(peak, 3),
+      'tflops_per_step': round(float(cost.get('flops', 0.0)) * devices / 1e12, 3),
+      'fits': {f'{gb} GB': peak < gb * 1e9 / GIB * 0.9 for gb in (16, 40, 80)},
+      'compile_s': round(time.perf_counter() - t0, 1),
   }
 
 
@@ -179,7 +226,16 @@ def bench_depthwise(steps: int) -> list[dict]:
 def main(argv):
   del argv
   from fjax.errors import UserError  # pylint: disable=g-import-not-at-top
+  if FLAGS.plan:  # host devices must be set before JAX starts its backend
+    os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                               f' --xla_force_host_platform_device_count={FLAGS.devices}')
+    os.environ['JAX_PLATFORMS'] = 'cpu'
   try:
+    if FLAGS.plan:
+      if FLAGS.config is None:
+        raise UserError('--plan needs --config')
+      print(json.dumps(plan(FLAGS.config)))
+      return
     if FLAGS.backbones:
       from fjax import bench_backbones  # pylint: disable=g-import-not-at-top
       for arch in FLAGS.archs or bench_backbones.PAPER_SETTINGS:

@@ -87,3 +87,19 @@ def test_accumulated_micro_batches_give_the_big_batchs_update():
   config.accum_steps = 3
   with pytest.raises(UserError, match='accum_steps=3'):
     train.make_train_step(config, lib, Tiny(), sharding.make_mesh(config), None)
+
+
+def test_bench_plan_compiles_for_host_devices_without_running():
+  """`fjax.bench --plan`: the train step compiled for 2 host devices; per-device batch,
+  the state in the arguments (parameters and Adam's two moments), FLOPs, the fits table."""
+  import json  # pylint: disable=g-import-not-at-top
+  from tests.conftest import run_cli  # pylint: disable=g-import-not-at-top
+  proc = run_cli('fjax.bench', '--plan', '--config=configs/xception.py:test', '--devices=2',
+                 '--config.accum_steps=2')
+  row = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert row['devices'] == 2 and row['batch_per_device'] == row['global_batch'] // 2
+  assert row['accum_steps'] == 2 and row['tflops_per_step'] > 0
+  state_gib = row['params_m'] * 1e6 * 4 * 3 / 2 ** 30  # params, Adam mu and nu (replicated)
+  assert state_gib <= row['argument_gib'] < state_gib * 1.2
+  assert row['peak_gib'] == pytest.approx(row['argument_gib'] + row['temp_gib'], abs=2e-3)
+  assert set(row['fits']) == {'16 GB', '40 GB', '80 GB'}
