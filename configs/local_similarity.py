@@ -3,7 +3,7 @@
 Demo (2 CPU cores, from scratch on the embedded demo set):
   python -m fjax.main --config=configs/local_similarity.py:demo --workdir=/tmp/ls_demo
   python -m fjax.predict --workdir=/tmp/ls_demo --split=test --output=/tmp/ls_pred  # fig. 5
-  ~2.5 min; test AUC 0.750, IoU 0.324 (all-fake map 0.178), mIoU 0.484 (all-real 0.411).
+  ~4 min; test AUC 0.786, IoU 0.356 (all-fake map 0.178), mIoU 0.530 (all-real 0.411).
 Paper (FF++ c23, 224 px, ImageNet Xception converted with fjax.weights):
   python -m fjax.main --config=configs/local_similarity.py:paper --config.init_from=W --workdir=...
   Accelerators (not timed here). Paper: AUC 98.54 on FF++ c23, 80.56 on Celeb-DF, 96.01 on DFD.
