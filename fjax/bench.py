@@ -136,7 +136,9 @@ def plan(config) -> dict:
       'argument_gib': round(mem.argument_size_in_bytes / GIB, 3),
       'output_gib': round(mem.output_size_in_bytes / GIB, 3),
       'temp_gib': round(mem.temp_size_in_bytes / GIB, 3), 'peak_gib': round(peak, 3),
-      'tflops_per_step': round(float(cost.get('flops', 0.0)) * devices / 1e12, 3),
+      # XLA counts a loop body once: the accumulation scan runs it accum_steps times.
+      'tflops_per_step': round(float(cost.get('flops', 0.0)) * devices * config.accum_steps
+                               / 1e12, 3),
       'fits': {f'{gb} GB': peak < gb * 1e9 / GIB * 0.9 for gb in (16, 40, 80)},
       'compile_s': round(time.perf_counter() - t0, 1),
   }
