@@ -170,6 +170,9 @@ def test_import_writes_a_workdir_that_eval_and_init_from_accept(data_dir, tmp_pa
   again = run_cli('fjax.weights', 'import', '--model=semantic_noise', f'--input={path}',
                   f'--output={out}', check=False)
   assert 'exists' in error_line(again)
+  bogus = run_cli('fjax.weights', 'import', '--model=semantic_noise', f'--input={path}',
+                  f'--output={tmp_path / "other"}', '--preset=paper,bogus', check=False)
+  assert "unknown preset 'bogus'" in error_line(bogus)
 
 
 def test_v1c_checkpoint_names_load_as_resnet50c():

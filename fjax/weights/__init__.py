@@ -179,8 +179,15 @@ def load_model(model: str, path: str, preset: str = 'paper,official'):
   built from `configs/<model>.py:<preset>`."""
   if model not in RELEASED:
     raise UserError(f'no released weights are known for {model!r}; one of {", ".join(RELEASED)}')
-  config = importlib.import_module(f'configs.{model}').get_config(preset)
-  return from_state_dict(model, read_state_dict(path), config)
+  return from_state_dict(model, read_state_dict(path), released_config(model, preset))
+
+
+def released_config(model: str, preset: str):
+  """configs/<model>.py:<preset>, an unknown preset as one line."""
+  try:
+    return importlib.import_module(f'configs.{model}').get_config(preset)
+  except ValueError as e:
+    raise UserError(f'--preset {preset}: {e}') from e
 
 
 def from_state_dict(model: str, state_dict: dict[str, np.ndarray], config):

@@ -60,14 +60,13 @@ def convert(args) -> str:
 
 def import_released(args) -> str:
   """Writes the imported model as step 0 of a new workdir (fresh optimizer state)."""
-  import importlib  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   from fjax import checkpoint, optim, sharding, state, weights  # pylint: disable=g-import-not-at-top
   from fjax.train import write_config  # pylint: disable=g-import-not-at-top
   output = os.path.abspath(args.output)
   if os.path.exists(output):
     raise errors.UserError(f'{output} exists; choose a new --output directory')
-  config = importlib.import_module(f'configs.{args.model}').get_config(args.preset)
+  config = weights.released_config(args.model, args.preset)
   module, variables = weights.from_state_dict(args.model, weights.read_state_dict(args.input),
                                               config)
   variables = dict(variables)
