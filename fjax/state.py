@@ -52,9 +52,14 @@ def create(config, model, mesh):
                        {col: {k: v for k, v in t.items() if k in keep}
                         for col, t in tree.items()})
                 for kind, tree in loaded.items()}
-    host = jax.device_get({'params': state['params'], 'model_state': state['model_state']})
-    merged, count = checkpoint.merge_pretrained(host, loaded, config.init_from)
-    logging.info('init_from %s: %d arrays loaded', config.init_from, count)
-    state = dict(state, **merged, opt_state=tx.init(merged['params']))
-    state = jax.device_put(state, shardings)
+    state = with_weights(state, shardings, loaded, tx, config.init_from)
   return state, shardings
+
+
+def with_weights(state, shardings, loaded: dict, tx, label: str):
+  """`state` with the {'params', 'model_state'} leaves of `loaded` copied in (shapes must
+  agree) and a fresh optimizer state for them."""
+  host = jax.device_get({'params': state['params'], 'model_state': state['model_state']})
+  merged, count = checkpoint.merge_pretrained(host, loaded, label)
+  logging.info('%s: %d arrays loaded', label, count)
+  return jax.device_put(dict(state, **merged, opt_state=tx.init(merged['params'])), shardings)

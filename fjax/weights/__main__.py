@@ -73,10 +73,7 @@ def import_released(args) -> str:
   mesh = sharding.make_mesh(config)
   st, shardings = state.create(config, module, mesh)
   loaded = {'params': variables.pop('params'), 'model_state': variables}
-  host = jax.device_get({'params': st['params'], 'model_state': st['model_state']})
-  merged, _ = checkpoint.merge_pretrained(host, loaded, args.input)
-  tx = optim.optimizer(config)
-  st = jax.device_put(dict(st, **merged, opt_state=tx.init(merged['params'])), shardings)
+  st = state.with_weights(st, shardings, loaded, optim.optimizer(config), args.input)
   os.makedirs(output)
   write_config(config, output)
   mgr = checkpoint.manager(output, config)
