@@ -84,6 +84,57 @@ def video_level(video_ids, labels, scores):
   return vlabels, mean / counts
 
 
+# How faces become frame and video scores (config `evaluation.video_score`):
+# 'mean_faces': every face is a row, a video's score is the mean over its faces;
+# 'mean_frame_max': a frame's score is its highest face score and a video's the mean over
+# its frames (SBI's inference rule: one fake face makes the frame fake).
+VIDEO_SCORES = ('mean_faces', 'mean_frame_max')
+# Sampled frames where no face was found (`evaluation.faceless`): 'skip' leaves them out,
+# and a video without any face gets 0.5 (SBI's inference); 'half' scores each one 0.5.
+FACELESS = ('skip', 'half')
+
+
+def frame_level(video_ids, frames, labels, scores):
+  """Rows of faces -> rows of frames: (video id, frame, label = any face fake, score =
+  the highest face score), one per distinct (video id, frame)."""
+  keys = np.stack([np.asarray(video_ids, np.int64), np.asarray(frames, np.int64)], 1)
+  uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+  inverse = inverse.reshape(-1)
+  best = np.full(len(uniq), -np.inf)
+  np.maximum.at(best, inverse, np.asarray(scores, np.float64))
+  flabels = np.zeros(len(uniq), bool)
+  np.logical_or.at(flabels, inverse, np.asarray(labels, bool))
+  return uniq[:, 0], uniq[:, 1], flabels, best
+
+
+def detection_metrics(video_ids, frames, labels, scores, video_score: str = 'mean_faces',
+                      faceless: str = 'skip', faceless_rows=None) -> dict[str, float]:
+  """Frame and video ACC/AUC/EER/AP under one evaluation protocol. Rows are faces
+  (`video_ids`, `frames`, `labels`, `scores`); `faceless_rows` = (video ids, frames,
+  labels) of the sampled frames in which no face was found."""
+  if video_score not in VIDEO_SCORES or faceless not in FACELESS:
+    raise ValueError(f'video_score {video_score!r} / faceless {faceless!r}: use one of '
+                     f'{VIDEO_SCORES} / {FACELESS}')
+  v, f = np.asarray(video_ids, np.int64), np.asarray(frames, np.int64)
+  y, s = np.asarray(labels, bool), np.asarray(scores, np.float64)
+  if video_score == 'mean_frame_max':
+    v, f, y, s = frame_level(v, f, y, s)
+  nv, nf, ny = (np.zeros(0, np.int64),) * 2 + (np.zeros(0, bool),)
+  if faceless_rows is not None:
+    nv, nf, ny = (np.asarray(a) for a in faceless_rows)
+  if faceless == 'half':  # each faceless frame is a frame scored 0.5
+    v, f, y = np.r_[v, nv], np.r_[f, nf], np.r_[y, ny.astype(bool)]
+    s = np.r_[s, np.full(len(nv), 0.5)]
+  out = image_metrics(y, s)
+  if faceless == 'skip':  # a video with no face at all: 0.5 at video level only
+    empty = ~np.isin(nv, v)
+    ev, first = np.unique(nv[empty], return_index=True)
+    v, y = np.r_[v, ev], np.r_[y, ny[empty][first].astype(bool)]
+    s = np.r_[s, np.full(len(ev), 0.5)]
+  out.update(image_metrics(*video_level(v, y, s), prefix='video_'))
+  return out
+
+
 def confusion(pred_maps, true_masks, threshold: float = 0.5) -> np.ndarray:
   """2x2 pixel confusion matrix [true, predicted] of maps thresholded at `threshold`."""
   p = (np.asarray(pred_maps) > threshold).ravel()
