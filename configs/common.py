@@ -19,7 +19,17 @@ def get_base_config() -> ml_collections.ConfigDict:
       mask_source='mask',  # mask | msccnet | diff | diff@0.1 | ssim | focus
       train_real_only=False,  # train on the split's real faces only (fakes made on the fly)
       holdout='',  # a manipulation method left out of training, the only one evaluated
+      methods=(),  # the manipulation methods used, in training and evaluation (() = all)
+      # Frames per video: N evenly spaced among each video's stored frames (0 = all)
+      frames_train=0, frames_test=0,
+      single_subject=False,  # evaluate only videos in which one face was found per frame
       focus_maps=''))  # with mask_source=focus: the output of python -m fjax.focus_maps
+  # How face scores become frame and video scores (fjax.metrics.VIDEO_SCORES, FACELESS):
+  # 'mean_frame_max' (a frame's highest face score, a video's mean over frames) or
+  # 'mean_faces'; frames without a face: 'skip' (a video without any face scores 0.5) or
+  # 'half' (each scores 0.5). Evaluation and predict follow the same rule.
+  c.evaluation = ml_collections.ConfigDict(dict(video_score='mean_frame_max',
+                                                faceless='skip'))
   c.input = ml_collections.ConfigDict(dict(
       image_size=64, workers=0, hflip=True, self_blend_prob=0.0, photometric=False,
       crop_scale=1.0,  # < 1: random square crops of side U(crop_scale, 1) in training
