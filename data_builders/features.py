@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
+from data_builders import report
 from fjax.preprocess import labels
 
 LABELS = ('real', 'fake')
@@ -30,9 +31,24 @@ def face_features(size: int) -> tfds.features.FeaturesDict:
       'video_id': tfds.features.Text(),
       'identity': tfds.features.Text(),
       'frame': tfds.features.Scalar(dtype=np.int32),
+      # Which face of its frame this is: faces ordered by detector box area, 0 = the
+      # largest (fjax.preprocess.faces.detect_faces' order; predict numbers them alike).
+      'face': tfds.features.Scalar(dtype=np.int32),
       'box': tfds.features.Tensor(shape=(4,), dtype=np.float32),
       'landmarks': tfds.features.Tensor(shape=(68, 2), dtype=np.float32),
   })
+
+
+def faceless_frame(metadata, split: str, video_id: str, frame: int, label: str,
+                   method: str) -> None:
+  """Records a sampled frame in which no face was found in the builder's
+  `info.metadata['faceless_frames']` ({split: [[video_id, frame, label_int, method], ...]},
+  label_int 0 real / 1 fake, the ids and methods the examples use; metadata.json), which
+  evaluation reads to score such frames (`evaluation.faceless`), and counts it in the
+  build report."""
+  rows = metadata.setdefault('faceless_frames', {}).setdefault(split, [])
+  rows.append([video_id, int(frame), LABELS.index(label), method])
+  report.note('frames without a face (recorded in metadata.json faceless_frames)')
 
 
 def pair_masks(real: np.ndarray | None, fake: np.ndarray,

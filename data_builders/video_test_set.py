@@ -1,6 +1,16 @@
 """The shared builder of the cross-dataset test sets: each set lists its media from its
-official layout (`_list`), and this class samples frames, finds the face, crops it and
+official layout (`_list`), and this class samples frames, finds the faces, crops them and
 writes the same features as FaceForensics++ (a single `test` split).
+
+Every face found in a sampled frame is an example (`face`: 0 = the largest box, then by
+decreasing area), with the video's label, method and id, and its own crop of the mask
+where the set has masks. A fake frame showing several faces thus has every face labelled
+fake, the unaltered ones too: evaluation's per-frame rule (`evaluation.video_score =
+'mean_frame_max'`, a frame's score is its highest face score) is what makes such a frame
+one decision. Sampled frames in which no face was found are no example; they are listed in
+`info.metadata['faceless_frames']` (metadata.json: {'test': [[video_id, frame,
+label_int, method], ...]}) for evaluation to skip or score 0.5 (`evaluation.faceless`).
+Media that do not decode at all are left out and counted in the build report.
 
 A subclass names its layout in `_list(root) -> [Media]`; everything else is shared.
 """
@@ -32,7 +42,6 @@ class Media:
 class TestSetConfig(tfds.core.BuilderConfig):
   size: int = 320
   frames_per_video: int = 32
-  single_subject: bool = False   # skip media where a sampled frame shows several faces
 
 
 def configs(**kwargs) -> list[TestSetConfig]:
@@ -51,8 +60,13 @@ def require(path: str, what: str) -> str:
 
 class VideoTestSet(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Frames of listed media -> face crops with labels (and masks where the set has them)."""
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Face crops of the official test list.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.0.0': 'Face crops of the official test list.',
+                   '1.1.0': 'Every face of each sampled frame (feature `face`, 0 = the '
+                            'largest), each with its own mask crop; sampled frames without '
+                            'a face listed in metadata.json faceless_frames; DFDC: all '
+                            'test videos (the one-person subset is the evaluation filter '
+                            'dataset.single_subject).'}
   HOMEPAGE = ''
 
   def _list(self, root: str) -> list[Media]:
@@ -60,7 +74,8 @@ class VideoTestSet(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
-        features=features.face_features(self.builder_config.size), homepage=self.HOMEPAGE)
+        features=features.face_features(self.builder_config.size), homepage=self.HOMEPAGE,
+        metadata=tfds.core.MetadataDict())
 
   def _split_generators(self, dl_manager):
     media = self._list(str(dl_manager.manual_dir))
@@ -88,17 +103,6 @@ class VideoTestSet(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     for idx, frame in frames:
       yield idx, frame, masks.get(idx)
 
-  @staticmethod
-  def _pick_face(found, mask):
-    """The largest face, or where a mask exists the face that holds most of it."""
-    if mask is None or len(found) < 2:
-      return found[0]
-    m = mask.max(-1) > 127
-    def inside(f):
-      x0, y0, x1, y1 = np.round(f.box).astype(int)
-      return m[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)].sum()
-    return max(found, key=inside)
-
   def _generate_examples(self, media: list[Media]):
     size = self.builder_config.size
     zeros = np.zeros((size, size), np.float32)
@@ -108,24 +112,26 @@ class VideoTestSet(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       except ValueError:
         report.skip('media that do not decode')
         continue
-      found = [(idx, frame, mask, faces.detect_faces(frame)) for idx, frame, mask in frames]
-      if self.builder_config.single_subject and any(len(f) > 1 for *_, f in found):
-        report.skip('media with several people (single-subject set)')
-        continue
-      for idx, frame, mask, faces_found in found:
-        if not faces_found:
-          report.skip('frames without a face')
+      method = m.method or m.label
+      for idx, frame, mask in frames:
+        found = faces.detect_faces(frame)
+        if not found:
+          features.faceless_frame(self.info.metadata, 'test', m.video_id, idx, m.label,
+                                  method)
           continue
-        face = self._pick_face(faces_found, mask)
-        box = faces.square_box(face.box)
-        crop = faces.crop(frame, box, size)
-        if mask is not None:
-          mask = (faces.crop(mask, box, size).max(-1) > 127).astype(np.float32)
-        elif m.label == 'fake':
-          report.note('fake frames without a mask (zeros stored)')
-        yield f'{m.video_id}/{idx}', dict(
-            image=features.png(crop), label=m.label, method=m.method or m.label,
-            video_id=m.video_id, identity=m.video_id, frame=idx, box=box,
-            landmarks=faces.crop_landmarks(face.landmarks, box, size),
-            mask=features.mask_png(zeros if mask is None else mask),
-            **features.pair_masks(None, crop))
+        if len(found) > 1:
+          report.note('frames with several faces (each stored)')
+        for k, face in enumerate(found):
+          box = faces.square_box(face.box)
+          crop = faces.crop(frame, box, size)
+          if mask is not None:
+            face_mask = (faces.crop(mask, box, size).max(-1) > 127).astype(np.float32)
+          else:
+            face_mask = zeros
+            if m.label == 'fake':
+              report.note('fake faces without a mask (zeros stored)')
+          yield f'{m.video_id}/{idx}/{k}', dict(
+              image=features.png(crop), label=m.label, method=method, video_id=m.video_id,
+              identity=m.video_id, frame=idx, face=k, box=box,
+              landmarks=faces.crop_landmarks(face.landmarks, box, size),
+              mask=features.mask_png(face_mask), **features.pair_masks(None, crop))

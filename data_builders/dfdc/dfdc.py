@@ -1,6 +1,8 @@
 """DFDC: videos next to `metadata.json` files ({name: {"label": "REAL"|"FAKE", ...}}) in
-any folder of manual_dir; single-subject videos only (a sampled frame showing several
-faces drops the video), as the papers evaluate it."""
+any folder of manual_dir; every test video, every face of each sampled frame (`face`
+index per frame). The papers' single-subject subset (videos showing one person) is an
+evaluation-time filter, `config.dataset.single_subject`: it keeps the videos whose every
+stored example has face index 0."""
 from __future__ import annotations
 
 import json
@@ -10,8 +12,8 @@ from data_builders import video_test_set as vts
 
 
 class Dfdc(vts.VideoTestSet):
-  """Deepfake Detection Challenge test videos, single subject."""
-  BUILDER_CONFIGS = vts.configs(single_subject=True)
+  """Deepfake Detection Challenge test videos, every face."""
+  BUILDER_CONFIGS = vts.configs()
   HOMEPAGE = 'https://ai.meta.com/datasets/dfdc/'
   MANUAL_DOWNLOAD_INSTRUCTIONS = 'Extract the DFDC test videos with their metadata.json.'
 

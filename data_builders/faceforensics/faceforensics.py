@@ -6,8 +6,10 @@
   splits/{train,val,test}.json   lists of [id, id] pairs (the FF++ repository's files)
 
 For each real video of a split and for each of its fake videos, `frames_per_video` evenly
-spaced frames. A face is detected on the real (target) frame; the same square box (x1.3)
-crops the real, the fake and the mask frame, so every fake carries its real counterpart's
+spaced frames (20; the `*_270` configs take 270, Detect and Locate's dense sampling of
+the training videos). A face is detected on the real (target) frame and the largest one
+is kept (FF++ videos show one person: every example has `face` = 0); the same square box
+(x1.3) crops the real, the fake and the mask frame, so every fake carries its real counterpart's
 pixel-aligned maps (MSCCNet annotation, pixel difference, SSIM; SPEC 2). Landmarks of a
 fake are predicted on the fake frame inside the real frame's detector box.
 
@@ -16,6 +18,11 @@ the raw videos: each fake frame's annotation comes from the same frame of the be
 pair under `manual_dir` (raw, else c23, ..., down to the compression being built), cut
 with the same box. The build report (and the data set's metadata.json) counts the frames
 annotated from each quality and the videos or frames that had to fall back.
+
+Sampled frames whose real frame shows no face are no example; metadata.json lists them,
+per split, in `faceless_frames` ({split: [[video_id, frame, label_int, method], ...]},
+a fake's under its fake id and method) for evaluation (`evaluation.faceless`), and the
+build report counts them.
 """
 from __future__ import annotations
 
@@ -62,10 +69,14 @@ def read_pairs(path: str) -> list[tuple[str, str]]:
 
 class Faceforensics(tfds.core.GeneratorBasedBuilder):
   """FF++ faces (real youtube and five manipulations) with masks and landmarks."""
-  VERSION = tfds.core.Version('1.1.0')
+  VERSION = tfds.core.Version('1.2.0')
   RELEASE_NOTES = {'1.0.0': 'Faces, FF++ masks, pair-derived maps, landmarks.',
                    '1.1.0': 'MSCCNet annotation as the authors\' released script, made for '
-                            'every compression from the best-quality pair present.'}
+                            'every compression from the best-quality pair present.',
+                   '1.2.0': 'Feature `face` (always 0: the largest face of the real '
+                            'frame); sampled frames without a face listed per split in '
+                            'metadata.json faceless_frames; configs c23_270 and c40_270 '
+                            '(270 frames per video).'}
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       'Download FaceForensics++ with its official script (original youtube videos and the '
       'five manipulation methods, at the wanted compression, plus masks) and put the '
@@ -75,6 +86,12 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
   BUILDER_CONFIGS = [
       FFConfig(name=c, compression=c, description=f'{c} videos, 320 px faces, 20 frames')
       for c in ('c23', 'c40', 'raw')
+  ] + [
+      FFConfig(name=f'{c}_270', compression=c, frames_per_video=270,
+               description=f'{c} videos, 320 px faces, 270 frames per video: Detect and '
+                           'Locate\'s dense sampling of the training videos (every frame of '
+                           'videos up to 270 frames long)')
+      for c in ('c23', 'c40')
   ] + [FFConfig(name='tiny', compression='c23', size=64, frames_per_video=3,
                 description='c23, 64 px faces, 3 frames per video (tests)')]
 
@@ -91,7 +108,7 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     if not os.path.isdir(real_dir):
       raise FileNotFoundError(f'missing {real_dir} (the official FF++ layout in manual_dir)')
     pairs = {s: read_pairs(os.path.join(root, 'splits', f)) for s, f in SPLIT_FILES.items()}
-    return {s: self._generate_examples(root, p) for s, p in pairs.items()}
+    return {s: self._generate_examples(root, p, s) for s, p in pairs.items()}
 
   def _video(self, root, method, vid, kind='videos', compression=None):
     c = compression or self.builder_config.compression
@@ -100,13 +117,13 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     folder = 'masks' if kind == 'masks' else c
     return os.path.join(root, 'manipulated_sequences', method, folder, 'videos', f'{vid}.mp4')
 
-  def _generate_examples(self, root, pairs):
+  def _generate_examples(self, root, pairs, split):
     for target, source in pairs:
       for vid in (target, source):
-        yield from self._real_video(root, vid)
+        yield from self._real_video(root, vid, split)
       for method in self.builder_config.methods:
         for fake_id, real_id in ((f'{target}_{source}', target), (f'{source}_{target}', source)):
-          yield from self._fake_video(root, method, fake_id, real_id)
+          yield from self._fake_video(root, method, fake_id, real_id, split)
 
   def _best_quality(self, root):
     """The best compression whose real videos folder exists (the built one at worst)."""
@@ -172,11 +189,11 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     crop = faces.crop(frame, box, size)
     given = {} if annotation is None else {'msccnet': annotation}
     return dict(image=features.png(crop), label=label, method=method, video_id=vid,
-                identity=vid.split('_')[0], frame=idx, box=box,
+                identity=vid.split('_')[0], frame=idx, face=0, box=box,
                 landmarks=faces.crop_landmarks(landmarks, box, size),
                 mask=features.mask_png(mask), **features.pair_masks(pair, crop, **given))
 
-  def _real_video(self, root, vid):
+  def _real_video(self, root, vid, split):
     path = self._video(root, 'real', vid)
     if not os.path.isfile(path):
       report.skip('missing real videos')
@@ -184,13 +201,13 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     zeros = np.zeros((self.builder_config.size,) * 2, np.float32)
     for idx, frame, face in self._faces(path):
       if face is None:
-        report.skip('frames without a face')
+        features.faceless_frame(self.info.metadata, split, vid, idx, 'real', 'real')
         continue
       box = faces.square_box(face.box)
-      yield f'real/{vid}/{idx}', self._example(vid, 'real', 'real', idx, frame, box,
+      yield f'real/{vid}/{idx}/0', self._example(vid, 'real', 'real', idx, frame, box,
                                                face.landmarks, zeros, None)
 
-  def _fake_video(self, root, method, fake_id, real_id):
+  def _fake_video(self, root, method, fake_id, real_id, split):
     fake_path, real_path = self._video(root, method, fake_id), self._video(root, 'real', real_id)
     if not os.path.isfile(fake_path) or not os.path.isfile(real_path):
       report.skip(f'missing {method} videos')
@@ -218,7 +235,7 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
         continue
       face = self._largest_face(real_path, idx, real)
       if face is None:
-        report.skip('frames without a face')
+        features.faceless_frame(self.info.metadata, split, fake_id, idx, 'fake', method)
         continue
       box = faces.square_box(face.box)
       crops = faces.crop(real, box, size), faces.crop(fake, box, size)
@@ -230,6 +247,6 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
       else:
         report.note(f'{method} frames without a mask video (MSCCNet annotation as mask)')
         mask = annotation
-      yield f'{method}/{fake_id}/{idx}', self._example(
+      yield f'{method}/{fake_id}/{idx}/0', self._example(
           fake_id, method, 'fake', idx, fake, box, faces.landmarks_in(fake, face.box),
           mask, crops[0], annotation)
