@@ -1,7 +1,11 @@
 """--mode=robustness: a checkpoint's AUC under the seven DeeperForensics-1.0 perturbations
-at five levels (FoCus table IV). Writes metrics.jsonl rows (split `<split>/<kind>/<level>`),
-DIR/robustness.json (AUC per level and the mean per kind) and DIR/robustness.png (AUC vs
-level, one line per perturbation)."""
+(colour saturation, colour contrast, block-wise occlusion, white Gaussian noise, Gaussian
+blur, pixelation (DF-1.0's "JPEG"), video compression) at their five released levels
+(FoCus table IV), done as `fjax/preprocess/corruptions.py` says. Writes metrics.jsonl rows
+(split `<split>/<kind>/<level>`), DIR/robustness.json (AUC per level and the mean per kind)
+and DIR/robustness.png (AUC vs level, one line per perturbation). Video compression runs
+the ffmpeg binary of imageio-ffmpeg; without one the mode stops with one line before
+evaluating anything."""
 from __future__ import annotations
 
 import json
@@ -18,6 +22,8 @@ COLOURS = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30
 
 def run(config, evaluate_split, split: str, workdir: str, writer, step: int) -> dict:
   """`evaluate_split(config, split) -> metrics` is called once per perturbation level."""
+  if 'video_compression' in corruptions.LEVELS:
+    corruptions.ffmpeg_exe()  # a UserError now rather than in a data worker later
   table = {}
   for kind in corruptions.LEVELS:
     aucs = []
