@@ -20,9 +20,11 @@ def get_base_config() -> ml_collections.ConfigDict:
       train_real_only=False,  # train on the split's real faces only (fakes made on the fly)
       holdout='',  # a manipulation method left out of training, the only one evaluated
       methods=(),  # the manipulation methods used, in training and evaluation (() = all)
+      train_method='',  # cross-manipulation: train on this method's fakes, test on all
       # Frames per video: N evenly spaced among each video's stored frames (0 = all)
       frames_train=0, frames_test=0,
-      single_subject=False,  # evaluate only videos in which one face was found per frame
+      # data sets (e.g. ('dfdc',)) evaluated on their videos with one face in every frame
+      single_subject=(),
       focus_maps=''))  # with mask_source=focus: the output of python -m fjax.focus_maps
   # How face scores become frame and video scores (fjax.metrics.VIDEO_SCORES, FACELESS):
   # 'mean_frame_max' (a frame's highest face score, a video's mean over frames) or
@@ -96,6 +98,28 @@ def get_base_config() -> ml_collections.ConfigDict:
 # (MSCCNet's released config: 123.675, 116.28, 103.53 / 58.395, 57.12, 57.375 on 0..255).
 INCEPTION_NORM = {'input.mean': (0.5, 0.5, 0.5), 'input.std': (0.5, 0.5, 0.5)}
 IMAGENET_NORM = {'input.mean': (0.485, 0.456, 0.406), 'input.std': (0.229, 0.224, 0.225)}
+
+
+# FaceForensics++'s manipulation methods: the four of the original release (FoCus, local
+# similarity, Detect and Locate, AUNet) and with FaceShifter (MSCCNet).
+FF4 = ('Deepfakes', 'Face2Face', 'FaceSwap', 'NeuralTextures')
+FF5 = FF4 + ('FaceShifter',)
+
+
+# FoCus sec. IV-A: four methods, 10 frames per video for training and testing, frame-level
+# scores, DFDC's one-subject videos (used by focus.py and focus_eval.py).
+FOCUS_PROTOCOL = {'dataset.methods': FF4, 'dataset.frames_train': 10,
+                  'dataset.frames_test': 10, 'dataset.single_subject': ('dfdc',),
+                  'evaluation.video_score': 'mean_faces'}
+
+
+# Detect and Locate sec. IV-A-1: four methods, 270 frames per training video and 100 per
+# validation / test video (from the 270-frame build), the real faces repeated to as many as
+# the fakes (x4), frame-level scores (its table II also gives the Xception baseline's).
+DETECT_AND_LOCATE_PROTOCOL = {'dataset.name': 'faceforensics/c23_270', 'dataset.methods': FF4,
+                              'dataset.frames_train': 270, 'dataset.frames_test': 100,
+                              'input.balance': 'oversample_real',
+                              'evaluation.video_score': 'mean_faces'}
 
 
 # The demo sets' training protocol (SBI): real faces only, half of them self-blended on

@@ -27,7 +27,9 @@ PRESETS = {
         'total_steps': 30_000, 'eval_every': 1000, 'checkpoint_every': 1000,
         'init_into': 'rgb_vit,aux_vit',
         **common.INCEPTION_NORM,  # AugReg ViT-S/16 (timm vit_small_patch16_224): 0.5 / 0.5
+        **common.FOCUS_PROTOCOL,
     },
+    'c40': {'dataset.name': 'faceforensics/c40'},
     'test': common.test_preset(32, **{'model.embed_dim': 32, 'model.depth': 1,
                                       'model.num_heads': 2, 'model.d': 4}),
 }

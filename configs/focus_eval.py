@@ -32,7 +32,9 @@ PRESETS = {
         'dataset.name': 'faceforensics/c23', 'input.image_size': 320, 'batch_size': 32,
         'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
         'init_into': 'backbone', **common.IMAGENET_NORM,  # timm's EfficientNet-B4 weights
+        **common.FOCUS_PROTOCOL,
     },
+    'c40': {'dataset.name': 'faceforensics/c40'},
     'maps': maps,
     'test': common.test_preset(32, **{'model.variant': 'b0', 'model.fpn_width': 16}),
 }

@@ -20,7 +20,11 @@ PRESETS = {
         'dataset.name': 'faceforensics/c23', 'input.image_size': 224, 'batch_size': 32,
         'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
         'init_into': 'backbone', **common.INCEPTION_NORM,  # legacy_xception's statistics
+        'dataset.methods': common.FF4,  # sec. IV-A; frames per video and level not stated
     },
+    'c40': {'dataset.name': 'faceforensics/c40'},
+    # Table III: trained on one method's fakes (and the reals), tested on each method.
+    'train_on': lambda method: {'dataset.train_method': method},
     'test': common.test_preset(32, **{'model.llsm_tap': 'block2'}),
 }
 

@@ -46,6 +46,10 @@ PRESETS = {
         'eval_every': 1000, 'checkpoint_every': 1000, 'init_into': 'backbone',
         'best_metric': 'miou', **common.IMAGENET_NORM, 'schedule.end_factor': 0.01,
         'input.balance': 'pair', 'input.augment': 'msccnet',
+        # Sec. 4.1: the five methods, up to 20 frames per video; frame-level scores (the
+        # released test_segmentor.py scores images, no video step)
+        'dataset.methods': common.FF5, 'dataset.frames_train': 20, 'dataset.frames_test': 20,
+        'evaluation.video_score': 'mean_faces',
     },
     'flip_only': {'input.augment': ''},
     'c40': {'dataset.name': 'faceforensics/c40'},

@@ -26,12 +26,15 @@ PRESETS = {
         **common.SBI_TRAINING,
     },
     'paper': {
-        'dataset.name': 'faceforensics/c23', 'input.image_size': 299, 'batch_size': 32,
+        **common.DETECT_AND_LOCATE_PROTOCOL,
+        'input.image_size': 299, 'batch_size': 32,
         'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
         # The released TRAIN.py keeps the step with the best validation AUC and tests it.
         'test_checkpoint': 'best',
     },
-    'c40': {'dataset.name': 'faceforensics/c40', 'input.noise_sigma': 10.0},
+    'c40': {'dataset.name': 'faceforensics/c40_270', 'input.noise_sigma': 10.0},
+    # Tables III-IV: detectors of one method (trained and tested on its fakes and the reals).
+    'method': lambda name: {'dataset.methods': (name,)},
     # Stage 1 trains the backbone and the semantic heads (L_seg) and nothing else.
     'stage1': {'model.stage': 1, 'train_only': STAGE1_MODULES},
     # Stage 2 trains everything; the backbone and semantic heads start from the stage-1
@@ -59,7 +62,7 @@ def get_config(arg=None):
   c.model.seg_weight = 1.0     # lambda2
   c.input.labels = ('noise',)
   c.input.noise_sigma = 5.0    # 5 for c23, 10 for c40
-  c.table_metrics = ('auc', 'acc')  # table II
+  c.table_metrics = ('auc', 'acc', 'iou')  # table II; IoU: table VI (localisation)
   c.optimizer.update(name='adam', lr=2e-4, weight_decay=1e-5)
   c.schedule.update(name='constant')
   return common.apply_preset(c, arg, PRESETS)

@@ -26,7 +26,9 @@ PRESETS = {
         'checkpoint_every': 1000, 'optimizer.lr': 2e-4,
         'init_into': 'backbone',  # with --config.init_from=<converted legacy_xception>
         **common.INCEPTION_NORM,  # legacy_xception's input statistics
+        **common.DETECT_AND_LOCATE_PROTOCOL,  # its numbers are that paper's table II
     },
+    'c40': {'dataset.name': 'faceforensics/c40_270'},
     # Tiny settings for the test-suite: seconds per run.
     'test': {
         'input.image_size': 32, 'batch_size': 8, 'eval_batch_size': 8, 'total_steps': 4,

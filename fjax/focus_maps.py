@@ -93,7 +93,8 @@ def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False
     raise UserError(f'{workdir} holds a {config.model.name!r} run, not a FoCus one')
   if os.path.exists(output):
     raise UserError(f'{output} exists; choose a new --output directory')
-  config.dataset.holdout = ''  # every example of each split, in the split's order
+  # every example of each split, in the split's order (no protocol selection)
+  config.dataset.update(holdout='', methods=(), frames_test=0, single_subject=())
   config.input.workers = 0  # grain's workers batch their own shares: another order
   report = {}
   tmp = output + '.incomplete'

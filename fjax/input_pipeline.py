@@ -19,11 +19,11 @@ import grain
 import jax
 import numpy as np
 
-from fjax import locks
+from fjax import locks, metrics
 from fjax.errors import UserError
 from fjax.preprocess import augment, corruptions, labels, self_blend, tamper
 
-DEVICE_KEYS = ('image', 'label', 'mask', 'valid', 'video_hash', 'method_hash')
+DEVICE_KEYS = ('image', 'label', 'mask', 'valid', 'video_hash', 'method_hash', 'frame', 'face')
 # Per-pixel labels a config may add (`input.labels`), made on the fly from the final image
 # and landmarks, flipped and resized with the image: name -> channels.
 LABEL_CHANNELS = {'noise': 3, 'au_maps': 15}
@@ -54,8 +54,8 @@ def data_dir(config) -> str:
           or os.path.expanduser('~/tensorflow_datasets'))
 
 
-def data_source(config, split: str, decoders=None):
-  """The split as a random-access source; builds demo_forgeries on first use."""
+def _builder(config):
+  """(the configured data set's TFDS builder, a function making a new one)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   name = config.dataset.name
   root = name.split('/')[0]
@@ -64,7 +64,23 @@ def data_source(config, split: str, decoders=None):
   except ModuleNotFoundError as e:
     raise UserError(f'unknown data set {name!r}: no data_builders/{root}') from e
   make = lambda: tfds.builder(name, data_dir=data_dir(config), file_format='array_record')
-  builder = make()
+  try:
+    return make(), make
+  except (ValueError, tfds.core.registered.DatasetNotFoundError) as e:  # e.g. a bad config
+    raise UserError(f'data set {name!r}: {str(e).splitlines()[0]}') from e
+
+
+def is_built(config) -> bool:
+  """Whether the configured data set can be read (the demo set is built on first use)."""
+  builder, _ = _builder(config)
+  return config.dataset.name.split('/')[0] == 'demo_forgeries' or builder.is_prepared()
+
+
+def data_source(config, split: str, decoders=None):
+  """The split as a random-access source; builds demo_forgeries on first use."""
+  name = config.dataset.name
+  root = name.split('/')[0]
+  builder, make = _builder(config)
   if not builder.is_prepared():
     if root != 'demo_forgeries':
       raise UserError(f'data set {name} is not built in {data_dir(config)}; build it with '
@@ -167,32 +183,57 @@ def name_hash(name: bytes) -> np.int32:
 
 
 def _metadata(config, split: str):
+  """The split with every image feature left as PNG bytes (labels and ids only)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  skip = {k: tfds.decode.SkipDecoding() for k in ('image', 'mask')}
-  return data_source(config, split, decoders=skip)
+  source = data_source(config, split, decoders={})
+  images = [k for k, f in source.base.dataset_info.features.items()
+            if isinstance(f, tfds.features.Image)]
+  return data_source(config, split, decoders={k: tfds.decode.SkipDecoding() for k in images})
 
 
-_METHOD_NAMES: dict[tuple[str, str, str], dict[int, str]] = {}
+_TABLES: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
+COLUMNS = ('label', 'method', 'video_id', 'identity', 'frame', 'face')
+
+
+def table(config, split: str) -> dict[str, np.ndarray]:
+  """Columns `COLUMNS` of every example of a split, read once per data set and split
+  without decoding any image (`face`: 0 in data sets built before it was stored), and
+  `faceless`: the build's sampled frames without a face, as rows (video_id, frame,
+  label, method)."""
+  source = _metadata(config, split)
+  key = (source.description['dataset'], data_dir(config), split)
+  if key not in _TABLES:
+    rows = [source[i] for i in range(len(source))]
+    text = lambda v: bytes(v).decode()
+    out = {'label': np.array([int(r['label']) for r in rows], np.int32),
+           'frame': np.array([int(r['frame']) for r in rows], np.int64),
+           'face': np.array([int(r.get('face', 0)) for r in rows], np.int64),
+           **{k: np.array([text(r[k]) for r in rows], object)
+              for k in ('method', 'video_id', 'identity')}}
+    faceless = source.base.dataset_info.metadata or {}
+    out['faceless'] = [tuple(r) for r in (faceless.get('faceless_frames') or {}).get(split, [])]
+    _TABLES[key] = out
+  return _TABLES[key]
 
 
 def method_names(config, split: str) -> dict[int, str]:
-  """name_hash -> name of every manipulation method in a split (per-method AUC); read
-  once per data set and split, not at every evaluation."""
-  key = (config.dataset.name, data_dir(config), split)
-  if key not in _METHOD_NAMES:
-    meta = _metadata(config, split)
-    names = {bytes(meta[i]['method']).decode() for i in range(len(meta))}
-    _METHOD_NAMES[key] = {int(name_hash(n.encode())): n for n in names}
-  return _METHOD_NAMES[key]
+  """name_hash -> name of every manipulation method in a split (per-method AUC)."""
+  return {int(name_hash(n.encode())): n for n in set(table(config, split)['method'])}
+
+
+def video_key(method: str, video_id: str) -> str:
+  """The id of a video across methods: FF++ names a fake by its pair of ids under every
+  method (Deepfakes/000_003, Face2Face/000_003), so the method is part of it."""
+  return f'{method}/{video_id}'
 
 
 def filtered(config, split: str, source: Source, keep, name: str) -> Source:
   """The examples of a split for which keep(label, method) holds (labels and methods read
   without decoding any image); `name` describes the filter."""
-  meta = _metadata(config, split)
-  indices = range(len(meta)) if source.indices is None else source.indices
+  t = table(config, split)
+  indices = np.arange(len(t['label'])) if source.indices is None else source.indices
   return source.where(name, np.array([i for i in indices if keep(
-      int(meta[int(i)]['label']), bytes(meta[int(i)]['method']).decode())], np.int64))
+      int(t['label'][i]), t['method'][i])], np.int64))
 
 
 def real_only(config, split: str, source):
@@ -212,6 +253,90 @@ def with_holdout(config, split: str, source, train: bool):
                     f'without {held}')
   return filtered(config, split, source,
                   lambda label, method: label == 0 or method == held, f'real and {held}')
+
+
+def protocol(config, split: str, source: Source, train: bool) -> Source:
+  """The paper protocol's selection of a split: `dataset.methods` (reals and these
+  methods' fakes), `dataset.holdout` (leave one out), `dataset.train_method` (cross-
+  manipulation: training sees that method's fakes only, evaluation every method), the
+  frames per video (`frames_train` / `frames_test`: N evenly spaced among each video's
+  sampled frames, faceless ones included, of a denser build) and, in evaluation of a
+  data set named in `dataset.single_subject`, its videos with one face in every frame."""
+  d, e = config.dataset, config.evaluation
+  if e.video_score not in metrics.VIDEO_SCORES or e.faceless not in metrics.FACELESS:
+    raise UserError(f'evaluation.video_score={e.video_score!r}, faceless={e.faceless!r}: '
+                    f'use {" | ".join(metrics.VIDEO_SCORES)} and {" | ".join(metrics.FACELESS)}')
+  methods, t = tuple(d.methods), table(config, split)
+  known = sorted(set(t['method'][t['label'] == 1]))
+  for name in (*methods, d.holdout, d.train_method):
+    if name and name not in known:
+      raise UserError(f'data set {d.name} split {split} has no method {name!r}; it has '
+                      f'{", ".join(known)}')
+  if methods:
+    source = filtered(config, split, source,
+                      lambda label, m: label == 0 or m in methods, 'methods ' + ','.join(methods))
+  source = with_holdout(config, split, source, train)
+  if train and d.train_method:
+    source = filtered(config, split, source, lambda label, m: label == 0 or m == d.train_method,
+                      f'train on {d.train_method}')
+  frames = d.frames_train if train else d.frames_test
+  if frames:
+    keep = set(_frame_subset(t, frames).tolist())
+    idx = np.arange(len(t['frame'])) if source.indices is None else source.indices
+    source = source.where(f'{frames} frames per video',
+                          np.array([i for i in idx if i in keep], np.int64))
+  if not train and d.name.split('/')[0] in d.single_subject:
+    keys = np.array([video_key(m, v) for m, v in zip(t['method'], t['video_id'])], object)
+    several = set(keys[t['face'] > 0])
+    idx = np.arange(len(keys)) if source.indices is None else source.indices
+    source = source.where('single subject',
+                          np.array([i for i in idx if keys[i] not in several], np.int64))
+  return source
+
+
+def _frame_subset(t: dict, n: int) -> np.ndarray:
+  """Indices of the examples at N evenly spaced frames of each video's sampled frames
+  (the stored ones and the faceless ones the build recorded)."""
+  frames = _video_frames(t)
+  chosen = {k: set(f[i] for i in _even(len(f), n)) for k, f in frames.items()}
+  return np.array([i for i, (m, v, f) in enumerate(zip(t['method'], t['video_id'], t['frame']))
+                   if f in chosen[video_key(m, v)]], np.int64)
+
+
+def _video_frames(t: dict) -> dict[str, list[int]]:
+  frames: dict[str, set] = {}
+  for m, v, f in zip(t['method'], t['video_id'], t['frame']):
+    frames.setdefault(video_key(m, v), set()).add(int(f))
+  for v, f, _, m in t['faceless']:
+    frames.setdefault(video_key(m, v), set()).add(int(f))
+  return {k: sorted(f) for k, f in frames.items()}
+
+
+def _even(total: int, n: int) -> list[int]:
+  return sorted(set(np.linspace(0, total - 1, min(n, total)).round().astype(int)))
+
+
+def faceless_rows(config, split: str, source: Source):
+  """(video hashes, frames, labels) of the faceless frames of the videos `source` holds,
+  at the frames the protocol selected (`frames_test`)."""
+  t = table(config, split)
+  idx = np.arange(len(t['label'])) if source.indices is None else source.indices
+  videos = {video_key(t['method'][i], t['video_id'][i]) for i in idx}
+  held = config.dataset.holdout
+  methods = tuple(config.dataset.methods)
+  rows = [(v, int(f), int(label), m) for v, f, label, m in t['faceless']
+          if (label == 0 or ((not methods or m in methods) and (not held or m == held)))]
+  if config.dataset.frames_test:
+    frames = _video_frames(t)
+    chosen = {k: set(f[i] for i in _even(len(f), config.dataset.frames_test))
+              for k, f in frames.items()}
+    rows = [r for r in rows if r[1] in chosen[video_key(r[3], r[0])]]
+  if config.dataset.name.split('/')[0] in config.dataset.single_subject:  # with its video
+    all_keys = {video_key(m, v) for m, v in zip(t['method'], t['video_id'])}
+    rows = [r for r in rows if video_key(r[3], r[0]) in videos
+            or video_key(r[3], r[0]) not in all_keys]
+  hashes = np.array([name_hash(video_key(m, v).encode()) for v, _, _, m in rows], np.int64)
+  return hashes, np.array([r[1] for r in rows], np.int64), np.array([r[2] for r in rows], bool)
 
 
 def _resize(x: np.ndarray, size: int) -> np.ndarray:
@@ -368,8 +493,10 @@ def _pack(image, maps, label: int, example: dict, config) -> dict:
     out['method_label'] = np.int32(method_label)
   return {'image': normalize(np.ascontiguousarray(image), config),
           **out, 'label': np.int32(label), 'valid': np.float32(1.0),
-          'video_hash': name_hash(bytes(example['video_id'])),
-          'method_hash': name_hash(bytes(example['method']))}
+          'video_hash': name_hash(video_key(bytes(example['method']).decode(),
+                                            bytes(example['video_id']).decode()).encode()),
+          'method_hash': name_hash(bytes(example['method'])),
+          'frame': np.int32(example['frame']), 'face': np.int32(example.get('face', 0))}
 
 
 class TrainTransform(grain.transforms.RandomMap):
@@ -430,7 +557,7 @@ def train_source(config) -> 'Source':
   epoch walks through."""
   check_train_options(config)
   split = config.dataset.split_train
-  source = with_holdout(config, split, data_source(config, split), train=True)
+  source = protocol(config, split, data_source(config, split), train=True)
   if config.dataset.train_real_only:
     source = real_only(config, split, source)
   return balanced(config, split, source)
@@ -499,9 +626,15 @@ def train_loader(config, local_batch: int, source: Source | None = None) -> grai
                   grain.transforms.Batch(local_batch, drop_remainder=True)])
 
 
-def eval_batches(config, split: str, local_batch: int):
-  """Yields (number of batches, iterator of padded local batches) for one pass."""
-  source = with_holdout(config, split, data_source(config, split), train=False)
+def eval_source(config, split: str) -> Source:
+  """The examples of a split that evaluation sees under the configured protocol."""
+  return protocol(config, split, data_source(config, split), train=False)
+
+
+def eval_batches(config, split: str, local_batch: int, source: Source | None = None):
+  """(number of batches, examples, iterator of padded local batches) of one pass over
+  `source` (default: `eval_source`)."""
+  source = eval_source(config, split) if source is None else source
   sampler = grain.samplers.IndexSampler(
       num_records=len(source), shuffle=False, num_epochs=1,
       shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=False))

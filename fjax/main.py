@@ -2,6 +2,7 @@
 
   python -m fjax.main --config=configs/xception.py:demo --workdir=/tmp/run [--mode=train]
   python -m fjax.main --config=... --workdir=... --mode=eval [--split=test]
+  python -m fjax.main --config=... --workdir=... --mode=eval --datasets=celeb_df,dfd,dfdc
   python -m fjax.main --config=... --workdir=... --mode=summary
   python -m fjax.main --config=... --workdir=... --mode=robustness [--split=test]
 
@@ -21,6 +22,8 @@ flags.DEFINE_string('workdir', None, 'Where checkpoints, metrics and summaries g
 flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'summary', 'robustness'],
                   'What to do.')
 flags.DEFINE_string('split', None, 'Split for --mode=eval (default: the test split).')
+flags.DEFINE_list('datasets', [], 'With --mode=eval: evaluate on each of these data sets '
+                  '(TFDS names, e.g. celeb_df,dfd,dfdc) and write DIR/eval_table.md/.json.')
 flags.mark_flags_as_required(['workdir'])
 FLAGS = flags.FLAGS
 
@@ -30,7 +33,7 @@ def _define_config_flag():
                                   lock_config=True)
 
 
-def run(config, workdir: str, mode: str, split: str | None = None):
+def run(config, workdir: str, mode: str, split: str | None = None, datasets=()):
   import jax  # pylint: disable=g-import-not-at-top
   from fjax import checkpoint, evaluate, registry, sharding, state, summary, train  # pylint: disable=g-import-not-at-top
   from fjax.writers import MetricWriter  # pylint: disable=g-import-not-at-top
@@ -54,7 +57,7 @@ def run(config, workdir: str, mode: str, split: str | None = None):
     raise UserError(f'{workdir} holds no checkpoint to evaluate; train first')
   abstract, _ = state.abstract_state(config, model, mesh)
   st, step = checkpoint.restore(mgr, abstract, step=checkpoint.test_step(mgr, config))
-  split = split or config.dataset.split_test
+  requested_split, split = split, split or config.dataset.split_test
   eval_step = evaluate.make_eval_step(model_lib, model, mesh)
   writer = MetricWriter(workdir)
   if mode == 'robustness':
@@ -67,7 +70,16 @@ def run(config, workdir: str, mode: str, split: str | None = None):
         print(f'{kind:<16} mean AUC {r["mean_auc"]:.4f}  per level ' +
               ' '.join(f'{a:.4f}' for a in r['auc_per_level']))
     return table
-  result = evaluate.evaluate(config, st, eval_step, mesh, split)
+  if datasets:
+    from fjax import eval_table  # pylint: disable=g-import-not-at-top
+    rows = eval_table.evaluate_datasets(
+        config, datasets, requested_split,
+        lambda c, s, d: evaluate.evaluate(c, st, eval_step, mesh, s, scores_dir=d),
+        workdir, writer, step)
+    writer.close()
+    return rows
+  result = evaluate.evaluate(config, st, eval_step, mesh, split,
+                             scores_dir=os.path.join(workdir, 'scores'))
   writer.write(step, split, result)
   writer.close()
   if jax.process_index() == 0:
@@ -104,7 +116,9 @@ def main(argv):
   if config is None:
     sys.exit('error: --config=configs/<model>.py[:preset] is required')
   try:
-    run(config, FLAGS.workdir, FLAGS.mode, FLAGS.split)
+    if FLAGS.datasets and FLAGS.mode != 'eval':
+      raise UserError('--datasets is for --mode=eval')
+    run(config, FLAGS.workdir, FLAGS.mode, FLAGS.split, FLAGS.datasets)
   except UserError as e:
     if e.prefix == 'stopped':  # everything was closed in order: a normal exit
       logging.flush()

@@ -268,7 +268,8 @@ def _loop(config, workdir, mgr, st, start, batches, mesh, train_step, eval_step)
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), st)
     st, _ = checkpoint.restore(mgr, abstract, step=tested)
     logging.info('testing checkpoint %d (best %s)', tested, config.best_metric)
-  test = evaluate.evaluate(config, st, eval_step, mesh, config.dataset.split_test)
+  test = evaluate.evaluate(config, st, eval_step, mesh, config.dataset.split_test,
+                           scores_dir=os.path.join(workdir, 'scores'))
   writer.write(config.total_steps, config.dataset.split_test,
                {**test, 'checkpoint_step': tested or config.total_steps})
   writer.close()

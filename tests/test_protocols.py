@@ -76,3 +76,112 @@ def test_mean_faces_and_half_score_for_faceless_frames():
   assert a == pytest.approx(b)
   with pytest.raises(ValueError):
     metrics.detection_metrics(v, f, y, s, 'median')
+
+
+@pytest.fixture(scope='module')
+def ffpp_config(tmp_path_factory):
+  """The xception test config reading the FF++ fixture (faceforensics/tiny: Deepfakes,
+  Face2Face, FaceShifter; 3 frames per video)."""
+  from configs import xception  # pylint: disable=g-import-not-at-top
+  from tests import ffpp_fixture  # pylint: disable=g-import-not-at-top
+  from tests.conftest import run_cli  # pylint: disable=g-import-not-at-top
+  manual = ffpp_fixture.make_tree(str(tmp_path_factory.mktemp('ffpp_manual')))
+  data_dir = str(tmp_path_factory.mktemp('ffpp_tfds'))
+  run_cli('data_builders.build', 'faceforensics', '--config=tiny', f'--manual_dir={manual}',
+          f'--data_dir={data_dir}')
+  config = xception.get_config('test')
+  config.dataset.update(name='faceforensics/tiny', data_dir=data_dir)
+  return config
+
+
+def _selected(config, split, train):
+  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  t = input_pipeline.table(config, split)
+  source = input_pipeline.protocol(config, split, input_pipeline.data_source(config, split),
+                                   train)
+  idx = np.arange(len(t['label'])) if source.indices is None else source.indices
+  return source, [(t['method'][i], t['video_id'][i], int(t['frame'][i]), int(t['label'][i]))
+                  for i in idx]
+
+
+def test_methods_cross_manipulation_and_frames_per_video(ffpp_config):
+  from fjax.errors import UserError  # pylint: disable=g-import-not-at-top
+  config = ffpp_config.copy_and_resolve_references()
+  _, every = _selected(config, 'train', True)
+  assert {m for m, *_ in every} == {'real', 'Deepfakes', 'Face2Face', 'FaceShifter'}
+  config.dataset.methods = ('Deepfakes', 'Face2Face')
+  source, rows = _selected(config, 'train', True)
+  assert {m for m, *_ in rows} == {'real', 'Deepfakes', 'Face2Face'}
+  assert len(rows) == sum(m != 'FaceShifter' for m, *_ in every)
+  assert '"methods Deepfakes,Face2Face"' in repr(source)  # the resume check sees it
+  # Cross-manipulation: training on one method, evaluation on every selected one.
+  config.dataset.train_method = 'Face2Face'
+  assert {m for m, *_ in _selected(config, 'train', True)[1]} == {'real', 'Face2Face'}
+  assert {m for m, *_ in _selected(config, 'test', False)[1]} == {'real', 'Face2Face',
+                                                                 'Deepfakes'}
+  # N frames per video: the first and the last of each video's 3 sampled frames.
+  config.dataset.frames_test = 2
+  _, full = _selected(ffpp_config, 'test', False)
+  _, two = _selected(config, 'test', False)
+  per_video = {}
+  for m, v, f, _ in full:
+    per_video.setdefault((m, v), set()).add(f)
+  expected = {(m, v, f) for m, v, _, _ in two for f in
+              (min(per_video[(m, v)]), max(per_video[(m, v)]))}
+  assert {(m, v, f) for m, v, f, _ in two} <= expected
+  assert all(len({f for m2, v2, f, _ in two if (m2, v2) == k}) <= 2 for k in per_video)
+  config.dataset.methods = ('NeuralTexture',)
+  with pytest.raises(UserError, match="no method 'NeuralTexture'"):
+    _selected(config, 'train', True)
+
+
+def test_cross_dataset_table_scores_files_and_single_subject(data_dir, trained_workdir,
+                                                             tmp_path):
+  """`--mode=eval --datasets=...` on two fixture test sets (a built one missing): the table,
+  and scores files from which scikit-learn recomputes the printed AUCs under SBI's rule."""
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  from configs import xception  # pylint: disable=g-import-not-at-top
+  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  from tests import test_testsets  # pylint: disable=g-import-not-at-top
+  from tests.conftest import TEST_CONFIG, run_cli  # pylint: disable=g-import-not-at-top
+  sets = str(tmp_path / 'tfds')
+  os.makedirs(sets)
+  os.symlink(os.path.join(data_dir, 'demo_forgeries'), os.path.join(sets, 'demo_forgeries'))
+  real, fake = test_testsets._clips()  # pylint: disable=protected-access
+  for name in ('celeb_df', 'dfdc'):
+    manual = str(tmp_path / name)
+    getattr(test_testsets, name)(manual, real, fake)
+    run_cli('data_builders.build', name, '--config=tiny', f'--manual_dir={manual}',
+            f'--data_dir={sets}')
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained_workdir, workdir)
+  proc = run_cli('fjax.main', f'--config={TEST_CONFIG}', f'--workdir={workdir}', '--mode=eval',
+                 '--datasets=celeb_df/tiny,dfd/tiny,dfdc/tiny', data_dir=sets)
+  assert 'skipped: dfd/tiny: not built' in proc.stderr
+  with open(os.path.join(workdir, 'eval_table.json')) as f:
+    table = json.load(f)
+  assert sorted(table['datasets']) == ['celeb_df/tiny/test', 'dfdc/tiny/test']
+  assert '| mean |' in open(os.path.join(workdir, 'eval_table.md')).read()
+  for name, result in table['datasets'].items():
+    with open(os.path.join(workdir, 'scores', name.replace('/tiny/', '_tiny_') + '.jsonl')) as f:
+      rows = [json.loads(line) for line in f]
+    frames, videos = {}, {}
+    for r in rows:  # SBI: a frame's highest face score, a video's mean over its frames
+      key = (r['method'], r['video_id'], r['frame'])
+      old = frames.get(key, (0, -1.0))
+      frames[key] = (old[0] | r['label'], max(old[1], r['score']))
+    for (m, v, _), (label, score) in frames.items():
+      videos.setdefault((m, v), (label, []))[1].append(score)
+    labels, scores = zip(*frames.values())
+    assert result['auc'] == pytest.approx(skm.roc_auc_score(labels, scores), abs=1e-6)
+    vl, vs = zip(*((l, np.mean(s)) for l, s in videos.values()))
+    assert result['video_auc'] == pytest.approx(skm.roc_auc_score(vl, vs), abs=1e-6)
+    if name.startswith('dfdc'):
+      assert {r['face'] for r in rows if r['video_id'] == 'two_people'} == {0, 1}
+  config = xception.get_config('test')
+  config.dataset.update(name='dfdc/tiny', data_dir=sets, single_subject=('dfdc',))
+  source = input_pipeline.eval_source(config, 'test')
+  assert {bytes(source[i]['video_id']).decode() for i in range(len(source))} == {'aaa', 'bbb',
+                                                                                 'ccc'}
