@@ -5,8 +5,8 @@ DIR/scores/<data set>_<split>.jsonl and its metrics in metrics.jsonl (split
 `<data set>/<split>`). A data set that is not built is skipped with one line.
 
 Every data set is evaluated under the run's `evaluation` rules and `dataset.frames_test`;
-the training set's method selection (`dataset.methods`, `holdout`, `train_method`) and a
-FoCus map source apply to the run's own data set only; `dataset.single_subject` names the
+the training set's method selection (`dataset.methods`, `holdout`, `train_method`) and its
+mask source apply to the run's own data set only (others: their own `mask`); `dataset.single_subject` names the
 data sets evaluated on their one-person videos.
 """
 from __future__ import annotations
@@ -30,9 +30,8 @@ def config_for(config, name: str):
   with c.unlocked():
     c.dataset.name = name
     if name.split('/')[0] != config.dataset.name.split('/')[0]:  # another data set
-      c.dataset.update(methods=(), holdout='', train_method='')
-      if c.dataset.mask_source == 'focus':
-        c.dataset.mask_source = 'mask'
+      # the set's own masks: test sets have no real counterpart for pair-derived maps
+      c.dataset.update(methods=(), holdout='', train_method='', mask_source='mask')
   return c
 
 

@@ -317,8 +317,8 @@ def _even(total: int, n: int) -> list[int]:
 
 
 def faceless_rows(config, split: str, source: Source):
-  """(video hashes, frames, labels) of the faceless frames of the videos `source` holds,
-  at the frames the protocol selected (`frames_test`)."""
+  """(video hashes, frames, labels, methods) of the faceless frames of the videos
+  `source` holds, at the frames the protocol selected (`frames_test`)."""
   t = table(config, split)
   idx = np.arange(len(t['label'])) if source.indices is None else source.indices
   videos = {video_key(t['method'][i], t['video_id'][i]) for i in idx}
@@ -336,7 +336,8 @@ def faceless_rows(config, split: str, source: Source):
     rows = [r for r in rows if video_key(r[3], r[0]) in videos
             or video_key(r[3], r[0]) not in all_keys]
   hashes = np.array([name_hash(video_key(m, v).encode()) for v, _, _, m in rows], np.int64)
-  return hashes, np.array([r[1] for r in rows], np.int64), np.array([r[2] for r in rows], bool)
+  return (hashes, np.array([r[1] for r in rows], np.int64),
+          np.array([r[2] for r in rows], bool), np.array([r[3] for r in rows], object))
 
 
 def _resize(x: np.ndarray, size: int) -> np.ndarray:

@@ -185,3 +185,36 @@ def test_cross_dataset_table_scores_files_and_single_subject(data_dir, trained_w
   source = input_pipeline.eval_source(config, 'test')
   assert {bytes(source[i]['video_id']).decode() for i in range(len(source))} == {'aaa', 'bbb',
                                                                                  'ccc'}
+
+
+def _listed_commands():
+  import os  # pylint: disable=g-import-not-at-top
+  import re  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  text = open(os.path.join(root, 'WORKSPACE.md')).read()
+  start, end = text.index('<!-- protocol-commands -->'), text.index('<!-- /protocol-commands -->')
+  return re.findall(r'`(python -m fjax\.main [^`]+)`', text[start:end])
+
+
+def test_every_listed_command_resolves():
+  """Each command of WORKSPACE's paper-table list: its config file and presets load, every
+  --config override names a key of that config, and every --datasets name has a builder."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  import re  # pylint: disable=g-import-not-at-top
+  commands = _listed_commands()
+  assert len(commands) >= 20
+  for command in commands:
+    spec = re.search(r'--config=configs/(\w+)\.py:(\S+)', command)
+    assert spec, command
+    module = importlib.import_module(f'configs.{spec.group(1)}')
+    config = module.get_config(spec.group(2))
+    for key in re.findall(r'--config\.([\w.]+)=', command):
+      node = config
+      for part in key.split('.'):
+        assert part in node, (command, key)
+        node = node[part]
+    for names in re.findall(r'--datasets=(\S+)', command):
+      for name in names.split(','):
+        importlib.import_module(f'data_builders.{name.split("/")[0]}')
+    assert ('--mode=' not in command
+            or re.search(r'--mode=(eval|robustness|summary)', command)), command
