@@ -39,6 +39,10 @@ PRESETS = {
         'input.tamper.sbi_augment': True,  # eq. 8 "as proposed in [45]": SBI's released code
     },
     'raw': {'dataset.name': 'faceforensics/raw', 'dataset.frames_test': 20},
+    # Table 1: the ART trained on FF++'s real and fake faces, without TAP (token labels
+    # from the data set's masks; no pairs, so no feature mixing).
+    'supervised': {'dataset.train_real_only': False, 'input.tamper.pairs': False,
+                   'input.tamper.sbi_augment': False},
     'test': common.test_preset(64, **{'batch_size': 2}),
 }
 
