@@ -1,15 +1,20 @@
 """Evaluation: one pass over a split with a jitted step, metrics on the host.
 
-The step returns scores and a 2x2 pixel confusion matrix (maps resized to the mask and
-thresholded at 0.5, padding rows excluded), replicated: every process then holds the
+The step returns scores, each image's pixel tp, fp, fn at 0.5 and a histogram of the
+map values (bins: metrics.PIXEL_BINS) of fake-mask and real-mask pixels (maps resized to
+the mask, padding rows excluded), from which the pooled confusion matrix at 0.5 and the
+pixel AUC follow, replicated: every process then holds the
 scores, labels and video hashes of the whole global batch and computes the same exact
 metrics.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
 from fjax import input_pipeline, metrics, sharding
@@ -22,17 +27,28 @@ def variables(state):
 
 def make_eval_step(model_lib, model, mesh):
 
+  @functools.partial(jax.shard_map, mesh=mesh, out_specs=P(),
+                     in_specs=(P(sharding.DATA_AXIS), P(sharding.DATA_AXIS)))
+  def pixel_histogram(cell, valid):  # each device its rows, then one sum over the data axis
+    weight = jnp.broadcast_to(valid.astype(jnp.int32)[:, None, None], cell.shape)
+    hist = jnp.zeros(2 * metrics.PIXEL_BINS, jnp.int32).at[cell.ravel()].add(weight.ravel())
+    return jax.lax.psum(hist, sharding.DATA_AXIS)
+
   def step(state, batch):
     out = model.apply(variables(state), batch['image'], train=False)
     maps = model_lib.localization(out).astype(jnp.float32)
     maps = losses.resize_map(maps, batch['mask'].shape[1:])
     pred, true = maps > 0.5, batch['mask'] > 0.5
-    valid = batch['valid'][:, None, None] > 0
-    cm = jnp.stack([jnp.sum(valid & ~true & ~pred), jnp.sum(valid & ~true & pred),
-                    jnp.sum(valid & true & ~pred), jnp.sum(valid & true & pred)])
+    # Pixel statistics stay on device: one scatter-add of every valid pixel into its
+    # (true class, map bin) cell, and each image's tp, fp, fn at 0.5.
+    cell = metrics.pixel_bins(maps, jnp) + metrics.PIXEL_BINS * true
+    hist = pixel_histogram(cell, batch['valid'] > 0)
+    counts = jnp.stack([jnp.sum(true & pred, (1, 2)), jnp.sum(~true & pred, (1, 2)),
+                        jnp.sum(true & ~pred, (1, 2))], 1).astype(jnp.int32)
     result = {'score': model_lib.score(out).astype(jnp.float32), 'label': batch['label'],
               'valid': batch['valid'], 'video_hash': batch['video_hash'],
-              'method_hash': batch['method_hash'], 'cm': cm}
+              'method_hash': batch['method_hash'], 'pixel_hist': hist,
+              'pixel_counts': counts}
     if hasattr(model_lib, 'class_predictions') and 'method_label' in batch:  # n-way heads
       result.update(pred_class=model_lib.class_predictions(out),
                     method_label=batch['method_label'])
@@ -44,19 +60,20 @@ def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True) 
   """Frame, video and pixel metrics of `state` on `split` of the configured data set."""
   local = sharding.local_batch_size(config.eval_batch_size, mesh)
   num_batches, size, batches = input_pipeline.eval_batches(config, split, local)
-  parts, cm = [], np.zeros(4, np.int64)
+  parts, hist = [], np.zeros(2 * metrics.PIXEL_BINS, np.int64)
   bar = tqdm(batches, total=num_batches, desc=f'eval {split}', leave=False,
              disable=not progress or jax.process_index() != 0)
   for batch in bar:
     batch = sharding.to_global({k: batch[k] for k in input_pipeline.device_keys(config)}, mesh)
     out = eval_step(state, batch)
-    cm += np.asarray(jax.device_get(out.pop('cm')), np.int64)
+    hist += np.asarray(jax.device_get(out.pop('pixel_hist')), np.int64)
     parts.append(jax.device_get(out))
   cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
   keep = cat['valid'] > 0
   assert keep.sum() == size, (keep.sum(), size)
   out = metrics.all_metrics(cat['label'][keep], cat['score'][keep],
-                            cat['video_hash'][keep], cm.reshape(2, 2))
+                            cat['video_hash'][keep], pixel_hist=hist.reshape(2, -1),
+                            pixel_counts=cat['pixel_counts'][keep])
   names = input_pipeline.method_names(config, split)
   if len(set(names.values()) - {'real', ''}) > 1:  # more than one kind of fake
     methods = np.array([names.get(int(h), '?') for h in cat['method_hash'][keep]])

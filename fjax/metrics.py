@@ -3,7 +3,10 @@
 Image level: ACC at 0.5, AUC, EER, AP, on frames and on videos (a video's score is the
 mean of its frames' scores). Pixel level: one 2x2 confusion matrix accumulated over every
 pixel of every test image, real images included; IoU and F1 of the fake class, and their
-means over the two classes (mIoU, mean F1).
+means over the two classes (mIoU, mean F1), and its MCC. Pixel AUC from a histogram of
+the map values of fake-mask and real-mask pixels over PIXEL_BINS bins, summed over the
+split (the eval step fills it on device; no map reaches the host); per-image F1 and IoU
+from each image's own tp, fp, fn at 0.5, averaged over the fake images.
 """
 from __future__ import annotations
 
@@ -142,15 +145,97 @@ def confusion(pred_maps, true_masks, threshold: float = 0.5) -> np.ndarray:
   return np.bincount(2 * t.astype(np.int64) + p, minlength=4).reshape(2, 2)
 
 
+def mcc(cm: np.ndarray) -> float:
+  """Matthews correlation of a 2x2 confusion matrix [true, predicted]; 0 where a row or
+  a column is empty (scikit-learn's convention)."""
+  (tn, fp), (fn, tp) = np.asarray(cm, np.float64).reshape(2, 2)
+  den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+  return float((tp * tn - fp * fn) / den) if den else 0.0
+
+
 def pixel_metrics(cm: np.ndarray) -> dict[str, float]:
-  cm = cm.astype(np.float64)
+  cm = np.asarray(cm, np.float64).reshape(2, 2)
   tp = np.diag(cm)
   fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
   with np.errstate(invalid='ignore', divide='ignore'):
     iou = tp / (tp + fp + fn)
     f1 = 2 * tp / (2 * tp + fp + fn)
   return {'iou': float(iou[1]), 'miou': float(np.nanmean(iou)),
-          'f1': float(f1[1]), 'mf1': float(np.nanmean(f1))}
+          'f1': float(f1[1]), 'mf1': float(np.nanmean(f1)), 'mcc': mcc(cm)}
+
+
+# Pixel AUC bins: PIXEL_BINS equal bins of the map's logit log(v / (1 - v)) over
+# PIXEL_LOGITS = [-48, 16] (1/256 wide: 1e-3 in probability at 0.5, 0.4% of the odds
+# anywhere, so saturated maps, whose pixels crowd near 0 and 1, are still told apart;
+# float32 maps end at logit 16.6 above and ~-87 below). The bin that starts just above
+# 0.5 is PIXEL_BIN_HALF: the bins from there up hold exactly the pixels predicted fake at
+# 0.5, so the 2x2 confusion matrix is a sum over the histogram.
+PIXEL_BINS = 16384
+PIXEL_LOGITS = (-48.0, 16.0)
+_SCALE = PIXEL_BINS / (PIXEL_LOGITS[1] - PIXEL_LOGITS[0])  # bins per unit of logit
+PIXEL_BIN_HALF = int(-PIXEL_LOGITS[0] * _SCALE)
+
+
+def pixel_bins(maps, xp=np):
+  """Bin index (int32) of each map value in [0, 1]; `xp` is numpy or jax.numpy (the eval
+  step bins on device with the same formula). Bin b holds the logits in
+  ((b - PIXEL_BIN_HALF) / s, (b + 1 - PIXEL_BIN_HALF) / s], s = 256 bins per unit, the
+  end bins everything beyond; values above 0.5 always land at or above PIXEL_BIN_HALF and
+  the others below, whatever the rounding of the logarithms."""
+  v = xp.asarray(maps, xp.float32)
+  lo, hi = PIXEL_LOGITS
+  with np.errstate(divide='ignore', invalid='ignore'):
+    t = xp.clip(xp.log(v) - xp.log1p(-v), lo - 1, hi + 1)
+    b = xp.nan_to_num(xp.ceil(t * _SCALE), nan=0.0).astype(xp.int32) - 1 + PIXEL_BIN_HALF
+  return xp.where(v > 0.5, xp.clip(b, PIXEL_BIN_HALF, PIXEL_BINS - 1),
+                  xp.clip(b, 0, PIXEL_BIN_HALF - 1))
+
+
+def pixel_bin_centres(bins) -> np.ndarray:
+  """The map value (float32) at the centre of each bin, in logit."""
+  t = (np.asarray(bins, np.float64) - PIXEL_BIN_HALF + 0.5) / _SCALE
+  return (1 / (1 + np.exp(-t))).astype(np.float32)
+
+
+def pixel_histogram(pred_maps, true_masks) -> np.ndarray:
+  """[2, PIXEL_BINS] pixel counts per bin: row 0 outside the true masks, row 1 inside
+  (masks > 0.5). The host twin of the eval step's on-device histogram."""
+  b = pixel_bins(pred_maps).ravel().astype(np.int64)
+  t = (np.asarray(true_masks) > 0.5).ravel()
+  return np.bincount(b + PIXEL_BINS * t, minlength=2 * PIXEL_BINS).reshape(2, PIXEL_BINS)
+
+
+def confusion_from_histogram(hist) -> np.ndarray:
+  """The 2x2 confusion matrix at 0.5 of a [2, PIXEL_BINS] histogram (exact)."""
+  hist = np.asarray(hist, np.int64).reshape(2, PIXEL_BINS)
+  return np.stack([hist[:, :PIXEL_BIN_HALF].sum(1), hist[:, PIXEL_BIN_HALF:].sum(1)], 1)
+
+
+def pixel_auc(hist) -> dict[str, float]:
+  """`pixel_auc` of a [2, PIXEL_BINS] histogram (ties within a bin count half) and
+  `pixel_auc_bin_error`, the most it can differ from the exact AUC of the unbinned maps:
+  only (fake, real) pixel pairs that share a bin can be ordered differently, each by 1/2."""
+  neg, pos = np.asarray(hist, np.float64).reshape(2, PIXEL_BINS)
+  pairs = pos.sum() * neg.sum()
+  return {'pixel_auc': auc_from_counts(neg, pos),
+          'pixel_auc_bin_error': float(0.5 * (pos * neg).sum() / pairs) if pairs else float('nan')}
+
+
+def per_image_pixel_metrics(counts, labels) -> dict[str, float]:
+  """`f1_per_image`, `iou_per_image`: the mean over the fake images (labels > 0) of each
+  image's own F1 and IoU of the fake class at 0.5, from its [tp, fp, fn] pixel counts. A
+  fake image whose true mask and prediction are both empty scores 1 on both (nothing to
+  find, nothing claimed; MVSS-Net's evaluation code and scikit-learn's zero_division=1);
+  an empty true mask with a non-empty prediction scores 0. NaN without fakes."""
+  counts = np.asarray(counts, np.float64).reshape(-1, 3)[np.asarray(labels) > 0]
+  if not len(counts):
+    return {'f1_per_image': float('nan'), 'iou_per_image': float('nan')}
+  tp, fp, fn = counts.T
+  empty = (tp + fp + fn) == 0
+  den_f1, den_iou = np.where(empty, 1, 2 * tp + fp + fn), np.where(empty, 1, tp + fp + fn)
+  f1 = np.where(empty, 1.0, 2 * tp / den_f1)
+  iou = np.where(empty, 1.0, tp / den_iou)
+  return {'f1_per_image': float(f1.mean()), 'iou_per_image': float(iou.mean())}
 
 
 def per_class_recall(labels, preds, names) -> dict[str, float]:
@@ -185,11 +270,19 @@ def trivial_baselines(cm: np.ndarray) -> dict[str, float]:
   return out
 
 
-def all_metrics(labels, scores, video_ids=None, cm=None) -> dict[str, float]:
-  """Frame metrics, video metrics (if ids are given) and pixel metrics (if cm is)."""
+def all_metrics(labels, scores, video_ids=None, cm=None, pixel_hist=None,
+                pixel_counts=None) -> dict[str, float]:
+  """Frame metrics, video metrics (if ids are given) and pixel metrics (if cm or the
+  [2, PIXEL_BINS] pixel_hist is: the pooled ones, and pixel AUC from the histogram;
+  per-image F1 and IoU of the fakes if pixel_counts, [N, 3] tp, fp, fn per image, is)."""
   out = image_metrics(labels, scores)
   if video_ids is not None:
     out.update(image_metrics(*video_level(video_ids, labels, scores), prefix='video_'))
+  if pixel_hist is not None:
+    cm = confusion_from_histogram(pixel_hist) if cm is None else cm
+    out.update(pixel_auc(pixel_hist))
+  if pixel_counts is not None:
+    out.update(per_image_pixel_metrics(pixel_counts, labels))
   if cm is not None:
     out.update(pixel_metrics(cm))
     out.update(trivial_baselines(cm))

@@ -81,6 +81,7 @@ def test_pixel_metrics_match_sklearn():
   assert got['miou'] == pytest.approx(skm.jaccard_score(t, p, average='macro'))
   assert got['f1'] == pytest.approx(skm.f1_score(t, p))
   assert got['mf1'] == pytest.approx(skm.f1_score(t, p, average='macro'))
+  assert got['mcc'] == pytest.approx(skm.matthews_corrcoef(t, p))
 
 
 def test_trivial_baselines_match_sklearn_on_constant_maps():
