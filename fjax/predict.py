@@ -4,11 +4,22 @@
   python -m fjax.predict --workdir=DIR --split test --output OUT [--limit 16]
 
 Faces are detected and cropped as the data builders crop them (dlib, square box x1.3).
-Writes OUT/predictions.jsonl, one row per face (path, frame, face index, box, fake
-probability, overlay file) or per frame without a face (status "no face"), OUT/inputs.jsonl,
-one row per input (the mean fake probability of its faces: a video's video-level score;
-status "ok" or "no face"), and for every face a PNG: the face crop beside its localisation
-map overlaid as a heat map.
+Writes OUT/predictions.jsonl, one row per face (path, frame, face index: 0 = the largest
+box, as the data sets number faces; box, fake probability, overlay file) or per frame
+without a face (status "no face"), OUT/inputs.jsonl, one row per input (its fake
+probability: a video's video-level score; status "ok" or "no face"), and for every face a
+PNG: the face crop beside its localisation map overlaid as a heat map.
+
+An input's score follows the run's evaluation rule (config.json `evaluation`, defaults
+filled in for older workdirs), named in its row ("rule", "faceless"), so that a photo or a
+video is scored as the test sets are. video_score 'mean_frame_max' (SBI's rule): a frame's
+score is its highest face score, the input's the mean over its frames; a false detection
+beside a real face (the mission patch on skimage's astronaut) cannot pull the frame's score
+below that of its true face, and one fake face makes the frame fake. 'mean_faces': the mean
+over every face. Frames without a face: faceless 'skip' leaves them out, and an input in
+which no face was found at all gets status "no face" and fake probability null (evaluation
+scores such a video 0.5); 'half' counts each as a frame (with 'mean_faces': a row) scored
+0.5, so an input without any face scores 0.5.
 
 Overlay names: <stem>-<tag>_f<frame>_face<k>.png, where <tag> is the first 8 hex digits of
 the SHA-1 of the input's absolute path (all 40 where two inputs of one call share the
@@ -46,6 +57,7 @@ import cv2
 import numpy as np
 from absl import logging
 
+from fjax import metrics
 from fjax.errors import UserError, fail
 from fjax.paths import check_dir_path
 
@@ -116,6 +128,23 @@ def load_run(workdir: str, step: int | None = None):
     return model_lib.panels(out, masks) if hasattr(model_lib, 'panels') else {}
   forward.panels = panels
   return config, forward
+
+
+def input_score(frames, scores, faceless_frames: int, video_score: str,
+                faceless: str) -> float | None:
+  """An input's fake probability from its faces' (frame index, score) and its number of
+  frames without a face, by the evaluation rule (`fjax.metrics.detection_metrics` on one
+  video): None when it has no face and faceless frames are skipped."""
+  if video_score not in metrics.VIDEO_SCORES or faceless not in metrics.FACELESS:
+    raise UserError(f'evaluation.video_score {video_score!r} / evaluation.faceless '
+                    f'{faceless!r}: use one of {metrics.VIDEO_SCORES} / {metrics.FACELESS}')
+  scores = np.asarray(scores, np.float64)
+  if video_score == 'mean_frame_max' and len(scores):  # one row per frame: its best face
+    one = np.zeros(len(scores), np.int64)
+    scores = metrics.frame_level(one, frames, one, scores)[3]
+  if faceless == 'half':
+    scores = np.r_[scores, np.full(faceless_frames, 0.5)]
+  return float(scores.mean()) if len(scores) else None
 
 
 class BadInput(Exception):
@@ -259,8 +288,10 @@ class _Stream:
   """Rows written in input order as soon as they are complete, and the faces waiting for
   a forward pass: at most `size` crops (model input + overlay picture) at a time."""
 
-  def __init__(self, forward, size: int, output: str, on_input=None):
+  def __init__(self, forward, size: int, output: str, on_input=None,
+               rule=('mean_faces', 'skip')):
     self.forward, self.size, self.output, self.on_input = forward, size, output, on_input
+    self.rule = rule  # (evaluation.video_score, evaluation.faceless)
     self.files = {name: open(os.path.join(output, name), 'w') for name in RESULT_FILES}
     self.crops, self.faces = [], []  # model inputs; (row, overlay crop, input entry)
     self.pending = []  # (file name, row or input entry) waiting behind self.crops
@@ -289,7 +320,7 @@ class _Stream:
       scores, maps = batched(self.forward, np.stack(self.crops), self.size)
       for (row, _, entry), prob in zip(self.faces, scores):
         row['fake_probability'] = float(prob)
-        entry['scores'].append(prob)
+        entry['scores'].append((row['frame'], prob))
     self._write()
     for (row, picture, _), heat_map in zip(self.faces, maps):
       path = os.path.join(self.output, row['overlay'])
@@ -300,11 +331,13 @@ class _Stream:
   def _write(self):
     done = []
     for name, row in self.pending:
-      if name == 'inputs.jsonl':  # the mean of the float32 scores as one array (as before)
-        scores = row['scores']
+      if name == 'inputs.jsonl':  # the input's score by the run's evaluation rule
+        frames = [f for f, _ in row['scores']]
+        score = input_score(frames, [p for _, p in row['scores']], row['faceless'],
+                            *self.rule)
         row = {'path': row['path'], 'frames': row['frames'], 'faces': row['faces'],
-               'fake_probability': float(np.mean(np.asarray(scores))) if scores else None,
-               'status': row['status']}
+               'faceless_frames': row['faceless'], 'fake_probability': score,
+               'status': row['status'], 'rule': self.rule[0], 'faceless': self.rule[1]}
         self.counts['skipped' if row['status'].startswith('skipped') else 'read'] += 1
         done.append(row)
       else:
@@ -328,7 +361,8 @@ def _predict_input(stream: _Stream, config, path: str, frames, why: str | None,
   """Queues one input's faces and rows on `stream`; returns why it was skipped, or None."""
   from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
   from fjax.preprocess import faces  # pylint: disable=g-import-not-at-top
-  entry = {'path': path, 'frames': len(frames or ()), 'faces': 0, 'scores': []}
+  entry = {'path': path, 'frames': len(frames or ()), 'faces': 0, 'faceless': 0,
+           'scores': []}
   try:
     found = find_faces(frames) if why is None else []
   except BadInput as e:
@@ -342,6 +376,7 @@ def _predict_input(stream: _Stream, config, path: str, frames, why: str | None,
   size = config.input.image_size
   for frame_index, frame, boxes in found:
     if not boxes:
+      entry['faceless'] += 1
       stream.row('predictions.jsonl', {'path': path, 'frame': frame_index, 'face': None,
                                        'box': None, 'fake_probability': None,
                                        'status': 'no face'})
@@ -360,12 +395,14 @@ def _predict_input(stream: _Stream, config, path: str, frames, why: str | None,
 def predict(workdir: str, inputs: list[str], output: str, num_frames: int = 8,
             batch_size: int = 16, overwrite: bool = False, on_input=None) -> dict:
   """Streams `inputs` through the model: per-face rows -> predictions.jsonl, per-input
-  rows -> inputs.jsonl (the mean fake probability over the input's faces, the video-level
-  score for a video), each written as soon as it is complete; `on_input(row)` is called
-  with every inputs.jsonl row once written. Returns counts (read, skipped, faces, rows);
-  UserError when no input could be read."""
+  rows -> inputs.jsonl (the input's score by the run's `evaluation` rule, the video-level
+  score for a video; see the module doc), each written as soon as it is complete;
+  `on_input(row)` is called with every inputs.jsonl row once written. Returns counts
+  (read, skipped, faces, rows); UserError when no input could be read."""
   earlier = earlier_results(output, overwrite)
   config, forward = load_run(workdir)
+  rule = (config.evaluation.video_score, config.evaluation.faceless)
+  input_score([], [], 0, *rule)  # an unknown rule: one error line before any output
   unique = {}
   for path in inputs:
     unique.setdefault(os.path.abspath(path), path)
@@ -374,7 +411,7 @@ def predict(workdir: str, inputs: list[str], output: str, num_frames: int = 8,
   try:
     os.makedirs(output, exist_ok=True)
     clear(earlier)
-    stream = _Stream(forward, batch_size, output, on_input)
+    stream = _Stream(forward, batch_size, output, on_input, rule)
   except OSError as e:
     raise UserError(f'cannot write in --output {output}: {e.strerror or e}') from e
   first_bad = None
@@ -478,8 +515,15 @@ def print_input(row: dict):
   if row['fake_probability'] is None:
     print(f'{row["path"]}: {row["status"]}', flush=True)
   else:
-    print(f'{row["path"]}: fake probability {row["fake_probability"]:.4f} '
-          f'(mean of {row["faces"]} faces)', flush=True)
+    with_face = row['frames'] - row['faceless_frames']
+    how = [] if not row['faces'] else [
+        f'mean over {with_face} frames of their highest face score'
+        if row['rule'] == 'mean_frame_max' else f'mean of {row["faces"]} faces']
+    if row['faceless'] == 'half' and row['faceless_frames']:
+      how.append(f'{row["faceless_frames"]} frames without a face at 0.5')
+    how = ', '.join(how)
+    print(f'{row["path"]}: fake probability {row["fake_probability"]:.4f} ({how})',
+          flush=True)
 
 if __name__ == '__main__':
   main()

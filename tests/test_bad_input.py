@@ -176,8 +176,10 @@ def test_predict_records_frames_without_a_face(trained_workdir, tmp_path):
   assert rows and all(r['status'] == 'no face' and r['fake_probability'] is None
                       for r in rows)
   per_input = [json.loads(l) for l in open(out / 'inputs.jsonl')]
+  # The run's rule (default: faceless frames skipped): no score; evaluation would say 0.5.
   assert per_input == [{'path': media.feat_data('no_face.mp4'), 'frames': len(rows), 'faces': 0,
-                        'fake_probability': None, 'status': 'no face'}]
+                        'faceless_frames': len(rows), 'fake_probability': None,
+                        'status': 'no face', 'rule': 'mean_frame_max', 'faceless': 'skip'}]
 
 
 def test_summary_refuses_a_workdir_of_another_model(trained_workdir, tmp_path):

@@ -6,6 +6,7 @@ import weakref
 
 import cv2
 import numpy as np
+import pytest
 
 from conftest import TEST_CONFIG, error_line, read_metrics, run_cli
 from data_builders.demo_forgeries import media
@@ -58,14 +59,21 @@ def test_predict_image_and_video(trained_workdir, tmp_path):
     picture = cv2.imread(str(out / r['overlay']))
     assert picture.shape == (256, 512, 3)
     assert not np.array_equal(picture[:, :256], picture[:, 256:])  # the map is drawn
-  # Per input: the mean over its faces (6 faces in batches of 4: one padded batch).
+  # Per input, the run's evaluation rule (the default, SBI's): the mean over frames of each
+  # frame's highest face score (6 faces in batches of 4: one padded batch).
   per_input = [json.loads(l) for l in open(out / 'inputs.jsonl')]
-  assert [(r['frames'], r['faces'], r['status']) for r in per_input] == [
-      (1, 6, 'ok'), (2, len(video), 'ok')]
+  assert [(r['frames'], r['faces'], r['status'], r['rule'], r['faceless']) for r in
+          per_input] == [(1, 6, 'ok', 'mean_frame_max', 'skip'),
+                         (2, len(video), 'ok', 'mean_frame_max', 'skip')]
   for r, faces in zip(per_input, (photo, video)):
-    np.testing.assert_allclose(r['fake_probability'],
-                               np.mean([f['fake_probability'] for f in faces]), rtol=1e-6)
+    best = {}
+    for f in faces:
+      best[f['frame']] = max(best.get(f['frame'], 0.0), f['fake_probability'])
+    np.testing.assert_allclose(r['fake_probability'], np.mean(list(best.values())),
+                               rtol=1e-6)
     assert f"{r['path']}: fake probability {r['fake_probability']:.4f}" in proc.stdout
+  np.testing.assert_allclose(per_input[0]['fake_probability'],
+                             max(f['fake_probability'] for f in photo), rtol=1e-6)
 
 
 def _predict(workdir, *args, check=True):
@@ -147,6 +155,7 @@ def test_predict_streams_one_input_at_a_time(trained_workdir, tmp_path, monkeypa
 
   def load_run(workdir):
     config, forward = load(workdir)
+    config.evaluation.video_score = 'mean_faces'  # the mean over every face
     def logged(images):
       events.append(images.shape[0])
       return forward(images)
@@ -164,8 +173,64 @@ def test_predict_streams_one_input_at_a_time(trained_workdir, tmp_path, monkeypa
   per_input = _rows(tmp_path / 'out' / 'inputs.jsonl')
   rows = _rows(tmp_path / 'out' / 'predictions.jsonl')
   for r in per_input:
-    scores = np.float32([f['fake_probability'] for f in rows if f['path'] == r['path']])
-    assert r['fake_probability'] == float(np.mean(scores))
+    scores = [f['fake_probability'] for f in rows if f['path'] == r['path']]
+    np.testing.assert_allclose(r['fake_probability'], np.mean(scores), rtol=1e-6)
+    assert r['rule'] == 'mean_faces'
+
+
+def test_input_score_follows_the_evaluation_rule():
+  """Two faces in frame 0 (0.1, 0.7), one in frame 3 (0.4), one frame without a face."""
+  frames, scores = [0, 0, 3], [0.1, 0.7, 0.4]
+  expected = {('mean_frame_max', 'skip'): (0.7 + 0.4) / 2,
+              ('mean_frame_max', 'half'): (0.7 + 0.4 + 0.5) / 3,
+              ('mean_faces', 'skip'): (0.1 + 0.7 + 0.4) / 3,
+              ('mean_faces', 'half'): (0.1 + 0.7 + 0.4 + 0.5) / 4}
+  for rule, value in expected.items():
+    assert abs(predict.input_score(frames, scores, 1, *rule) - value) < 1e-12, rule
+  # No face at all: skipped (evaluation scores such a video 0.5), or 0.5 per frame.
+  assert predict.input_score([], [], 3, 'mean_frame_max', 'skip') is None
+  assert predict.input_score([], [], 3, 'mean_frame_max', 'half') == 0.5
+  with pytest.raises(predict.UserError, match='evaluation.video_score'):
+    predict.input_score(frames, scores, 0, 'median', 'skip')
+
+
+def test_old_workdirs_get_the_default_rule():
+  saved = {'model': {'name': 'xception_baseline'}, 'dataset': {'name': 'demo_forgeries'}}
+  config = predict.with_defaults(saved, predict.defaults_of('xception_baseline'))
+  assert config['evaluation'] == {'video_score': 'mean_frame_max', 'faceless': 'skip'}
+
+
+def test_predict_astronaut_frame_is_its_best_face(trained_workdir, tmp_path, monkeypatch):
+  """skimage's astronaut: dlib finds her face and the mission patch. Her photo's score is
+  the higher of the two, not their mean; with faceless 'half', each frame of a video
+  without a face counts 0.5 (face_noface.mov: faces in 2 of 4 sampled frames)."""
+  photo = str(tmp_path / 'astronaut.png')
+  cv2.imwrite(photo, cv2.cvtColor(media.astronaut(), cv2.COLOR_RGB2BGR))
+  load = predict.load_run
+
+  def load_run(workdir):
+    config, forward = load(workdir)
+    config.evaluation.faceless = 'half'
+    return config, forward
+
+  monkeypatch.setattr(predict, 'load_run', load_run)
+  video = media.feat_data('face_noface.mov')
+  printed = []
+  predict.predict(trained_workdir, [photo, video], str(tmp_path / 'out'), num_frames=4,
+                  batch_size=4, on_input=printed.append)
+  rows = _rows(tmp_path / 'out' / 'predictions.jsonl')
+  per_input = _rows(tmp_path / 'out' / 'inputs.jsonl')
+  astro = [r['fake_probability'] for r in rows if r['path'] == photo]
+  assert len(astro) == 2 and astro[0] != astro[1]
+  faces = {r['frame']: r['fake_probability'] for r in rows
+           if r['path'] == video and r['status'] == 'ok'}
+  assert len(faces) == 2 and sum(r['path'] == video for r in rows) == 4
+  assert [(r['rule'], r['faceless'], r['faces'], r['faceless_frames']) for r in per_input] \
+      == [('mean_frame_max', 'half', 2, 0), ('mean_frame_max', 'half', 2, 2)]
+  np.testing.assert_allclose(per_input[0]['fake_probability'], max(astro), rtol=1e-6)
+  np.testing.assert_allclose(per_input[1]['fake_probability'],
+                             (sum(faces.values()) + 0.5 + 0.5) / 4, rtol=1e-6)
+  assert printed == per_input
 
 
 def test_batched_pads_to_one_shape_and_matches_row_by_row():
