@@ -10,6 +10,8 @@ metrics.
 from __future__ import annotations
 
 import functools
+import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -47,8 +49,8 @@ def make_eval_step(model_lib, model, mesh):
                         jnp.sum(true & ~pred, (1, 2))], 1).astype(jnp.int32)
     result = {'score': model_lib.score(out).astype(jnp.float32), 'label': batch['label'],
               'valid': batch['valid'], 'video_hash': batch['video_hash'],
-              'method_hash': batch['method_hash'], 'pixel_hist': hist,
-              'pixel_counts': counts}
+              'method_hash': batch['method_hash'], 'frame': batch['frame'],
+              'face': batch['face'], 'pixel_hist': hist, 'pixel_counts': counts}
     if hasattr(model_lib, 'class_predictions') and 'method_label' in batch:  # n-way heads
       result.update(pred_class=model_lib.class_predictions(out),
                     method_label=batch['method_label'])
@@ -56,10 +58,15 @@ def make_eval_step(model_lib, model, mesh):
   return jax.jit(step, out_shardings=sharding.replicated(mesh))
 
 
-def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True) -> dict:
-  """Frame, video and pixel metrics of `state` on `split` of the configured data set."""
+def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True,
+             scores_dir: str | None = None) -> dict:
+  """Frame, video and pixel metrics of `state` on `split` of the configured data set,
+  under the protocol of `config.evaluation` (face -> frame -> video scores, faceless
+  frames). With `scores_dir`, process 0 writes every example's score there
+  (`write_scores`)."""
   local = sharding.local_batch_size(config.eval_batch_size, mesh)
-  num_batches, size, batches = input_pipeline.eval_batches(config, split, local)
+  source = input_pipeline.eval_source(config, split)
+  num_batches, size, batches = input_pipeline.eval_batches(config, split, local, source)
   parts, hist = [], np.zeros(2 * metrics.PIXEL_BINS, np.int64)
   bar = tqdm(batches, total=num_batches, desc=f'eval {split}', leave=False,
              disable=not progress or jax.process_index() != 0)
@@ -71,15 +78,46 @@ def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True) 
   cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
   keep = cat['valid'] > 0
   assert keep.sum() == size, (keep.sum(), size)
-  out = metrics.all_metrics(cat['label'][keep], cat['score'][keep],
-                            cat['video_hash'][keep], pixel_hist=hist.reshape(2, -1),
-                            pixel_counts=cat['pixel_counts'][keep])
+  cat = {k: v[keep] for k, v in cat.items()}
+  out = metrics.all_metrics(cat['label'], cat['score'], pixel_hist=hist.reshape(2, -1),
+                            pixel_counts=cat['pixel_counts'])
+  rules = config.evaluation  # frame and video metrics under the protocol replace all_metrics'
+  faceless = input_pipeline.faceless_rows(config, split, source)
+  protocol = lambda rows, empty: metrics.detection_metrics(
+      cat['video_hash'][rows], cat['frame'][rows], cat['label'][rows], cat['score'][rows],
+      rules.video_score, rules.faceless, tuple(a[empty] for a in faceless[:3]))
+  out.update(protocol(slice(None), slice(None)))
   names = input_pipeline.method_names(config, split)
   if len(set(names.values()) - {'real', ''}) > 1:  # more than one kind of fake
-    methods = np.array([names.get(int(h), '?') for h in cat['method_hash'][keep]])
-    out.update(metrics.per_method_auc(cat['label'][keep], cat['score'][keep], methods))
+    methods = np.array([names.get(int(h), '?') for h in cat['method_hash']])
+    out.update(metrics.per_method_auc(cat['label'], cat['score'], methods))
+    for m in sorted(set(methods[cat['label'] > 0].tolist())):  # reals and m's fakes, videos
+      out[f'video_auc_{m}'] = protocol((cat['label'] == 0) | (methods == m),
+                                       (~faceless[2]) | (faceless[3] == m))['video_auc']
   if 'pred_class' in cat:
-    known = keep & (cat['method_label'] >= 0)
+    known = cat['method_label'] >= 0
     out.update(metrics.per_class_recall(cat['method_label'][known], cat['pred_class'][known],
                                         input_pipeline.METHOD_CLASSES))
+  if scores_dir and jax.process_index() == 0:
+    write_scores(config, split, cat, scores_dir)
   return out
+
+
+def write_scores(config, split: str, cat: dict, directory: str) -> str:
+  """DIR/<data set>_<split>.jsonl: one row per evaluated face (video id, frame, face,
+  label, method, score), from which any metric can be recomputed outside fjax; written
+  to a temporary name and renamed, so a file there is always whole."""
+  t = input_pipeline.table(config, split)
+  names = {int(input_pipeline.name_hash(input_pipeline.video_key(m, v).encode())): (m, v)
+           for m, v in zip(t['method'], t['video_id'])}
+  os.makedirs(directory, exist_ok=True)
+  path = os.path.join(directory, f'{config.dataset.name.replace("/", "_")}_{split}.jsonl')
+  with open(path + '.tmp', 'w') as f:
+    for h, frame, face, label, score in zip(cat['video_hash'], cat['frame'], cat['face'],
+                                            cat['label'], cat['score']):
+      method, video = names[int(h)]
+      f.write(json.dumps({'video_id': video, 'frame': int(frame), 'face': int(face),
+                          'label': int(label), 'method': method,
+                          'score': float(score)}) + '\n')
+  os.replace(path + '.tmp', path)
+  return path

@@ -185,6 +185,9 @@ def test_cross_dataset_table_scores_files_and_single_subject(data_dir, trained_w
   source = input_pipeline.eval_source(config, 'test')
   assert {bytes(source[i]['video_id']).decode() for i in range(len(source))} == {'aaa', 'bbb',
                                                                                  'ccc'}
+  hashes, frames, labels, methods = input_pipeline.faceless_rows(config, 'test', source)
+  assert frames.tolist() == [7] and labels.tolist() == [True] and methods.tolist() == ['fake']
+  assert hashes.tolist() == [input_pipeline.name_hash(b'fake/ccc')]  # ccc's blank last frame
 
 
 def _listed_commands():
