@@ -196,24 +196,55 @@ COLUMNS = ('label', 'method', 'video_id', 'identity', 'frame', 'face')
 
 
 def table(config, split: str) -> dict[str, np.ndarray]:
-  """Columns `COLUMNS` of every example of a split, read once per data set and split
-  without decoding any image (`face`: 0 in data sets built before it was stored), and
-  `faceless`: the build's sampled frames without a face, as rows (video_id, frame,
-  label, method)."""
+  """Columns `COLUMNS` of every example of a split (`face`: 0 in data sets built before it
+  was stored), and `faceless`: the build's sampled frames without a face, as rows
+  (video_id, frame, label, method). Read once per data set and split: the first read
+  walks the split without decoding images and saves the columns beside the data set
+  (`fjax-columns-<split>.npz`, plain arrays, loaded without pickle) for later processes."""
   source = _metadata(config, split)
   key = (source.description['dataset'], data_dir(config), split)
   if key not in _TABLES:
-    rows = [source[i] for i in range(len(source))]
-    text = lambda v: bytes(v).decode()
-    out = {'label': np.array([int(r['label']) for r in rows], np.int32),
-           'frame': np.array([int(r['frame']) for r in rows], np.int64),
-           'face': np.array([int(r.get('face', 0)) for r in rows], np.int64),
-           **{k: np.array([text(r[k]) for r in rows], object)
-              for k in ('method', 'video_id', 'identity')}}
-    faceless = source.base.dataset_info.metadata or {}
-    out['faceless'] = [tuple(r) for r in (faceless.get('faceless_frames') or {}).get(split, [])]
+    info = source.base.dataset_info
+    path = os.path.join(info.data_dir, f'fjax-columns-{split}.npz')
+    out = _load_columns(path, len(source))
+    if out is None:
+      out = {k: [] for k in COLUMNS}
+      for i in range(len(source)):  # one example at a time: the PNG bytes are not kept
+        r = source[i]
+        for k in COLUMNS:
+          v = r.get(k, 0)
+          out[k].append(bytes(v).decode() if k in ('method', 'video_id', 'identity')
+                        else int(v))
+      out = {k: np.array(v, np.int64 if k in ('frame', 'face', 'label') else str)
+             for k, v in out.items()}
+      _save_columns(path, out)
+    out = {k: v.astype(object) if v.dtype.kind == 'U' else v for k, v in out.items()}
+    out['label'] = out['label'].astype(np.int32)
+    faceless = (info.metadata or {}).get('faceless_frames') or {}
+    out['faceless'] = [tuple(r) for r in faceless.get(split, [])]
     _TABLES[key] = out
   return _TABLES[key]
+
+
+def _load_columns(path: str, count: int) -> dict | None:
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      out = {k: f[k] for k in COLUMNS}
+  except (OSError, KeyError, ValueError):
+    return None
+  return out if all(len(v) == count for v in out.values()) else None
+
+
+def _save_columns(path: str, columns: dict) -> None:
+  """Written to a temporary name and renamed (never half a file); a read-only data
+  directory just means the next process reads the split again."""
+  tmp = f'{path}.{os.getpid()}.tmp.npz'
+  try:
+    np.savez(tmp, **columns)
+    os.replace(tmp, path)
+  except OSError:
+    if os.path.exists(tmp):
+      os.remove(tmp)
 
 
 def method_names(config, split: str) -> dict[int, str]:

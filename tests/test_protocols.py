@@ -221,3 +221,28 @@ def test_every_listed_command_resolves():
         importlib.import_module(f'data_builders.{name.split("/")[0]}')
     assert ('--mode=' not in command
             or re.search(r'--mode=(eval|robustness|summary)', command)), command
+
+
+def test_split_columns_are_saved_beside_the_data_set_and_read_back(ffpp_config):
+  import glob  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  first = input_pipeline.table(ffpp_config, 'test')
+  saved = glob.glob(os.path.join(ffpp_config.dataset.data_dir, 'faceforensics', 'tiny', '*',
+                                 'fjax-columns-test.npz'))
+  assert len(saved) == 1
+  input_pipeline._TABLES.clear()  # pylint: disable=protected-access
+  again = input_pipeline.table(ffpp_config, 'test')  # from the file
+  meta = input_pipeline._metadata(ffpp_config, 'test')  # pylint: disable=protected-access
+  for k in input_pipeline.COLUMNS:
+    np.testing.assert_array_equal(first[k], again[k])
+    direct = [meta[i][k] for i in range(len(meta))]
+    direct = [bytes(v).decode() if isinstance(v, bytes) else int(v) for v in direct]
+    assert again[k].tolist() == direct, k
+  assert again['faceless'] == first['faceless'] and first['faceless']  # pair 004: no face
+  with open(saved[0], 'wb') as f:  # a damaged file is read around, then replaced
+    f.write(b'not an npz')
+  input_pipeline._TABLES.clear()  # pylint: disable=protected-access
+  assert input_pipeline.table(ffpp_config, 'test')['video_id'].tolist() == \
+      again['video_id'].tolist()
+  assert np.load(saved[0], allow_pickle=False)['frame'].tolist() == again['frame'].tolist()
