@@ -4,6 +4,8 @@ timm's PyTorch (not a test).
   python -m fjax.bench --config=configs/xception.py:demo [--steps=10] [--config.batch_size=32]
   python -m fjax.bench --backbones [--archs=resnet50,...] [--batch=8] [--steps=5]
   python -m fjax.bench --input --config=configs/xception.py:demo [--config.input.workers=2]
+  python -m fjax.bench --input --demo_data --config=configs/msccnet.py:paper --steps=5
+      # the paper preset's pipeline on the demo set: images/s per core, host cores needed
   python -m fjax.bench --llsm   # memory of the local-similarity map, 7x7 .. 28x28 features
   python -m fjax.bench --depthwise   # depthwise conv: XLA's grouped conv vs shifted slices
   python -m fjax.bench --plan --config=configs/msccnet.py:paper --devices=8 \
@@ -36,6 +38,11 @@ flags.DEFINE_integer('batch', 0, 'Backbone batch size (default: the paper batch 
 flags.DEFINE_bool('plan', False, 'Compile the train step ahead of time for --devices host '
                   'devices and print per-device memory and FLOPs (nothing is run).')
 flags.DEFINE_integer('devices', 1, '--plan: devices of the data axis (host devices).')
+flags.DEFINE_bool('demo_data', False, '--input: run the preset\'s input pipeline on the '
+                  'embedded demo set (its FF++ selection dropped), e.g. a paper preset here.')
+flags.DEFINE_list('tflops', ['125', '396', '110'], '--input: effective accelerator TFLOP/s '
+                  '(peak x utilisation) to size host cores for (default: A100, H100 bf16 and '
+                  'TPU v4 at 40 %% of peak).')
 FLAGS = flags.FLAGS
 
 
@@ -51,7 +58,8 @@ def synthetic_batch(config, batch: int):
           'label': rng.integers(0, 2, lead).astype(np.int32),
           'mask': (rng.random((*lead, size, size)) > 0.5).astype(np.float32),
           'valid': np.ones(lead, np.float32), 'video_hash': np.zeros(lead, np.int32),
-          'method_hash': np.zeros(lead, np.int32),
+          'method_hash': np.zeros(lead, np.int32), 'frame': np.zeros(lead, np.int32),
+          'face': np.zeros(lead, np.int32),
           **{k: rng.standard_normal((*lead, size, size, input_pipeline.LABEL_CHANNELS[k]),
                                     np.float32)
              for k in config.input.labels if k in input_pipeline.LABEL_CHANNELS},
@@ -144,19 +152,61 @@ def plan(config) -> dict:
   }
 
 
-def bench_input(config, steps: int) -> dict:
-  """Batches/s of the grain train loader (decode, augment, batch) on this host."""
+def bench_input(config, steps: int, demo_data: bool = False, tflops=()) -> dict:
+  """Images/s of the grain train loader (decode, augment, every label the config makes,
+  batch) on this host, and, from the train step's FLOPs (XLA's count of the lowered step,
+  nothing compiled), how many such host cores keep an accelerator of each effective
+  TFLOP/s busy. With `workers=0` the loader runs in this process: images/s per core."""
   from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  if demo_data:
+    config = on_demo_data(config)
   it = iter(input_pipeline.train_loader(config, config.batch_size))
   next(it)  # start-up: opening files, starting workers
   t0 = time.perf_counter()
   for _ in range(steps):
     next(it)
   per_batch = (time.perf_counter() - t0) / steps
-  return {'dataset': config.dataset.name, 'batch': config.batch_size,
-          'image_size': config.input.image_size, 'workers': config.input.workers,
-          'batches_per_s': round(1 / per_batch, 2),
-          'images_per_s': round(config.batch_size * _images_per_example(config) / per_batch, 1)}
+  images = config.batch_size * _images_per_example(config) / per_batch
+  out = {'dataset': config.dataset.name, 'batch': config.batch_size,
+         'image_size': config.input.image_size, 'workers': config.input.workers,
+         'labels': list(config.input.labels), 'batches_per_s': round(1 / per_batch, 2),
+         'images_per_s': round(images, 1)}
+  if tflops:
+    flops = step_flops(config)
+    out['tflops_per_step'] = round(flops / 1e12, 3)
+    for t in tflops:
+      rate = config.batch_size * _images_per_example(config) * float(t) * 1e12 / flops
+      out[f'accelerator_images_per_s@{t}'] = round(rate, 1)
+      out[f'host_cores@{t}'] = round(rate / images * max(config.input.workers, 1), 1)
+  return out
+
+
+def on_demo_data(config):
+  """The config reading the embedded demo set (128 px faces, resized to the preset's
+  input size) with its FF++ data selection dropped: the same transforms and labels."""
+  c = config.copy_and_resolve_references()
+  with c.unlocked():
+    c.dataset.update(name='demo_forgeries', methods=(), holdout='', train_method='',
+                     frames_train=0, frames_test=0)
+  return c
+
+
+def step_flops(config) -> float:
+  """FLOPs of one train step at the config's global batch on one device (XLA's cost
+  analysis of the lowered step; the accumulation scan's body counted accum_steps times)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from fjax import registry, sharding, state, train  # pylint: disable=g-import-not-at-top
+  model_lib = registry.model_module(config.model.name)
+  model = model_lib.build(config)
+  mesh = sharding.make_mesh(config)
+  abstract, shardings = state.abstract_state(config, model, mesh)
+  step_fn = train.make_train_step(config, model_lib, model, mesh, shardings)
+  batch = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding.batch_sharding(mesh)),
+      synthetic_batch(config, config.batch_size))
+  cost = step_fn.lower(abstract, batch).cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else (cost or {})
+  return float(cost.get('flops', 0.0)) * config.accum_steps
 
 
 def bench_llsm(sizes=(7, 14, 21, 28), channels: int = 728, hidden: int = 64,
@@ -253,8 +303,11 @@ def main(argv):
       return
     if FLAGS.config is None:
       raise UserError('--config is required (or --backbones, --llsm, --depthwise)')
-    run = bench_input if FLAGS.input else bench
-    print(json.dumps(run(FLAGS.config, FLAGS.steps)))
+    if FLAGS.input:
+      print(json.dumps(bench_input(FLAGS.config, FLAGS.steps, FLAGS.demo_data,
+                                   [t for t in FLAGS.tflops if float(t) > 0])))
+      return
+    print(json.dumps(bench(FLAGS.config, FLAGS.steps)))
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

@@ -103,3 +103,20 @@ def test_bench_plan_compiles_for_host_devices_without_running():
   assert state_gib <= row['argument_gib'] < state_gib * 1.2
   assert row['peak_gib'] == pytest.approx(row['argument_gib'] + row['temp_gib'], abs=2e-3)
   assert set(row['fits']) == {'16 GB', '40 GB', '80 GB'}
+
+
+def test_bench_input_sizes_host_cores_from_the_step_flops(data_dir):
+  """`fjax.bench --input --demo_data`: a preset's pipeline with its FF++ selection dropped
+  runs on the demo set; host cores = accelerator images/s (batch x TFLOP/s / FLOPs per
+  step) over the loader's images/s."""
+  from configs import xception  # pylint: disable=g-import-not-at-top
+  from fjax import bench  # pylint: disable=g-import-not-at-top
+  config = xception.get_config('test')
+  config.dataset.update(data_dir=data_dir, methods=('Deepfakes',), frames_train=10)
+  row = bench.bench_input(config, 2, demo_data=True, tflops=['2'])
+  assert row['images_per_s'] > 0 and row['labels'] == []
+  flops = bench.step_flops(bench.on_demo_data(config))
+  assert row['tflops_per_step'] == pytest.approx(flops / 1e12, abs=1e-3)
+  rate = config.batch_size * 2e12 / flops
+  assert row['accelerator_images_per_s@2'] == pytest.approx(rate, rel=1e-3)
+  assert row['host_cores@2'] == pytest.approx(rate / row['images_per_s'], rel=0.02, abs=0.1)
