@@ -46,6 +46,10 @@ PRESETS = {
     'test': common.test_preset(64, **{'batch_size': 2}),
 }
 
+# The planted-cue demo (issue 18): the demo recipe on demo_forgeries/planted.
+PRESETS['planted'] = {**PRESETS['demo'], **common.PLANTED, 'dataset.train_real_only': True,
+                      'input.tamper.artefact': 'planted'}
+
 
 def get_config(arg=None):
   c = common.get_base_config()

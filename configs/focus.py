@@ -34,6 +34,9 @@ PRESETS = {
                                       'model.num_heads': 2, 'model.d': 4}),
 }
 
+# The planted-cue demo (issue 18): the demo recipe on demo_forgeries/planted.
+PRESETS['planted'] = {**PRESETS['demo'], **common.PLANTED}
+
 
 def get_config(arg=None):
   c = common.get_base_config()

@@ -48,6 +48,9 @@ PRESETS = {
     'test': common.test_preset(32),
 }
 
+# The planted-cue demo (issue 18): the demo recipe on demo_forgeries/planted.
+PRESETS['planted'] = {**PRESETS['demo'], **common.PLANTED}
+
 
 def get_config(arg=None):
   c = common.get_base_config()

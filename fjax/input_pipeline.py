@@ -455,7 +455,7 @@ def tampered_pair(example: dict, config, rng: np.random.Generator) -> dict:
   t = config.input.tamper
   real, fake, mask = tamper.tampered_counterpart(example['image'], example['landmarks'], rng,
                                                  t.partial, t.image, t.max_removed,
-                                                 sbi=t.sbi_augment)
+                                                 sbi=t.sbi_augment, artefact=t.artefact)
   if t.sbi_augment:
     from fjax.preprocess import sbi_augment  # pylint: disable=g-import-not-at-top
     real, fake = sbi_augment.training(real, fake, rng)
@@ -564,6 +564,8 @@ def check_train_options(config) -> None:
   if i.tamper.sbi_augment and not i.tamper.pairs:
     raise UserError('input.tamper.sbi_augment augments AUNet\'s tampered pairs: set '
                     'input.tamper.pairs=True')
+  if i.tamper.artefact not in ('blend', 'planted'):
+    raise UserError(f'input.tamper.artefact={i.tamper.artefact!r}: use blend or planted')
   if i.tamper.sbi_augment and i.photometric:
     raise UserError('input.tamper.sbi_augment brings SBI\'s training transforms (colour, '
                     'JPEG); leave input.photometric=False')

@@ -18,7 +18,7 @@ from data_builders import features, report
 from data_builders.demo_forgeries import media
 from fjax.preprocess import faces, forgeries, self_blend
 
-METHODS = ('self_blend', 'face_swap', 'local_edit')
+METHODS = ('self_blend', 'face_swap', 'local_edit')  # the planted configs: 'planted_cue'
 
 
 @dataclasses.dataclass
@@ -26,6 +26,7 @@ class DemoConfig(tfds.core.BuilderConfig):
   size: int = 128
   frames_per_video: int = 48
   fakes_per_real: int = 1
+  planted: bool = False  # fakes are the planted cue only (forgeries.planted_cue)
 
 
 class DemoForgeries(tfds.core.GeneratorBasedBuilder):
@@ -41,6 +42,12 @@ class DemoForgeries(tfds.core.GeneratorBasedBuilder):
       DemoConfig(name='default', description='128 px faces, 48 frames per video.'),
       DemoConfig(name='tiny', size=64, frames_per_video=4,
                  description='64 px faces, 4 frames per video (tests).'),
+      DemoConfig(name='planted', planted=True,
+                 description='The default set\'s real faces; every fake is the planted cue '
+                             '(a faint grating in a random ellipse, exact mask): a set on '
+                             'which localisation is learnable by construction.'),
+      DemoConfig(name='planted_tiny', size=64, frames_per_video=4, planted=True,
+                 description='planted at 64 px, 4 frames per video (tests).'),
   ]
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -101,10 +108,11 @@ class DemoForgeries(tfds.core.GeneratorBasedBuilder):
             mask=features.mask_png(mask), video_id=f'{real["video_id"]}/{method}{k}',
             **features.pair_masks(real['image'], fake))
 
-  @staticmethod
-  def _fake(real, reals, rng):
+  def _fake(self, real, reals, rng):
     """(method, fake, mask): a self-blend, a face swap from another person of the same
-    split, or a local edit of one region, drawn per example."""
+    split, or a local edit of one region, drawn per example; or the planted cue."""
+    if self.builder_config.planted:
+      return ('planted_cue', *forgeries.planted_cue(real['image'], rng))
     method = METHODS[rng.integers(len(METHODS))]
     donors = [r for r in reals if r['identity'] != real['identity']]
     if method == 'face_swap' and donors:

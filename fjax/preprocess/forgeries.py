@@ -1,5 +1,6 @@
-"""Two more kinds of fakes with exact masks for the demo set (besides self-blending):
-a landmark-aligned face swap across identities and a local edit of one facial region.
+"""More kinds of fakes with exact masks for the demo sets (besides self-blending): a
+landmark-aligned face swap across identities, a local edit of one facial region, and the
+planted cue (a faint grating in a random region: demo_forgeries/planted).
 NumPy/OpenCV with an explicit `np.random.Generator`; masks in [0, 1], float32."""
 from __future__ import annotations
 
@@ -60,3 +61,35 @@ def local_edit(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generato
   alpha = mask[..., None]
   fake = alpha * np.clip(x, 0, 255) + (1 - alpha) * image.astype(np.float32)
   return np.round(fake).astype(np.uint8), mask.astype(np.float32)
+
+
+# The planted cue (issue 18): a faint grating, learnable by construction, with an exact
+# mask. Period 8 px at the 128 px crop (4 px after the demo's 64 px resize, still above
+# Nyquist), amplitude 6 grey levels: a faint texture, not an obvious edit.
+PLANTED_PERIOD, PLANTED_AMPLITUDE = 8.0, 6.0
+
+
+def plant(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+  """`image` + A cos(2 pi (x cos t + y sin t) / P + phi) where `mask` > 0.5 (hard edge,
+  so the mask is exact), t and phi drawn; uint8 RGB in and out."""
+  h, w = image.shape[:2]
+  theta, phase = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
+  y, x = np.mgrid[:h, :w].astype(np.float32)
+  wave = PLANTED_AMPLITUDE * np.cos(
+      2 * np.pi * (x * np.cos(theta) + y * np.sin(theta)) / PLANTED_PERIOD + phase)
+  inside = (mask > 0.5)[..., None]
+  return np.clip(np.round(image.astype(np.float32) + inside * wave[..., None]), 0,
+                 255).astype(np.uint8)
+
+
+def planted_cue(image: np.ndarray, rng: np.random.Generator):
+  """A fake whose only change is the planted grating inside a random ellipse (centre in
+  the middle 60 % of the crop, semi-axes 12-30 % of its side, any angle). Returns (fake
+  uint8, mask float32 in {0, 1})."""
+  h = image.shape[0]
+  centre = tuple(int(v) for v in rng.uniform(0.2 * h, 0.8 * h, size=2))
+  axes = tuple(int(v) for v in rng.uniform(0.12 * h, 0.3 * h, size=2))
+  mask = np.zeros(image.shape[:2], np.uint8)
+  cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+  mask = mask.astype(np.float32)
+  return plant(image, mask, rng), mask

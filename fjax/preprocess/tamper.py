@@ -22,19 +22,23 @@ from fjax.preprocess import labels, self_blend
 
 def tampered_counterpart(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
                          partial: bool = True, image_tampering: bool = True,
-                         max_removed: int = 3, sbi: bool = False):
+                         max_removed: int = 3, sbi: bool = False, artefact: str = 'blend'):
   """(real uint8 image I_t, fake uint8 image I_f, M_p float32 in [0, 1]) for an RGB uint8
   square face crop.
 
   partial=False uses the whole blurred face hull M_f (table 4, "w/o M_p");
   image_tampering=False returns the real pixels unchanged as both images (table 4, "w/o
   IT": the fake then differs from the real face only by the feature-level mixing inside
-  M_p).
+  M_p); artefact='planted' plants the planted cue's grating inside M_p instead of eq. 9's
+  blend (the planted-cue demo).
   """
   mask = labels.partial_face_mask(landmarks, image.shape[0], rng,
                                   max_removed=max_removed if partial else 0)
   if not image_tampering:
     return image, image.copy(), mask
+  if artefact == 'planted':
+    from fjax.preprocess import forgeries  # pylint: disable=g-import-not-at-top
+    return image, forgeries.plant(image, mask, rng), (mask > 0.5).astype(np.float32)
   if sbi:
     from fjax.preprocess import sbi_augment  # pylint: disable=g-import-not-at-top
     source, target = sbi_augment.source_and_target(image, rng)

@@ -1,0 +1,65 @@
+"""The planted cue (issue 18): a faint grating with an exact mask, as a data set
+(demo_forgeries/planted) and as AUNet's tampering step."""
+from __future__ import annotations
+
+import numpy as np
+import skimage.data
+
+from fjax.preprocess import forgeries, tamper
+
+
+def _face():
+  import cv2  # pylint: disable=g-import-not-at-top
+  return cv2.resize(skimage.data.astronaut()[:240, 120:360], (128, 128))
+
+
+def test_planted_cue_changes_only_the_masked_pixels_by_the_grating():
+  image = np.full((128, 128, 3), 120, np.uint8)  # flat: no clipping, the wave itself
+  fake, mask = forgeries.planted_cue(image, np.random.default_rng(3))
+  assert set(np.unique(mask)) == {0.0, 1.0} and 0.03 < mask.mean() < 0.5
+  diff = fake.astype(int) - image
+  assert not diff[mask == 0].any()
+  inside = diff[..., 0][mask == 1]
+  assert np.abs(inside).max() == forgeries.PLANTED_AMPLITUDE
+  assert (diff[..., 0] == diff[..., 1]).all() and (diff[..., 0] == diff[..., 2]).all()
+  # One spatial frequency: the grating's period along its direction is PLANTED_PERIOD.
+  spectrum = np.abs(np.fft.fft2(diff[..., 0] * 1.0))
+  spectrum[0, 0] = 0
+  ky, kx = np.unravel_index(np.argmax(spectrum), spectrum.shape)
+  freq = np.hypot(min(ky, 128 - ky), min(kx, 128 - kx)) / 128
+  assert abs(1 / freq - forgeries.PLANTED_PERIOD) < 1.0
+  # On a real face the same draws give the same mask; pixels change only inside it.
+  face = _face()
+  fake2, mask2 = forgeries.planted_cue(face, np.random.default_rng(3))
+  np.testing.assert_array_equal(mask2, mask)
+  assert not (fake2 != face)[mask2 == 0].any()
+  assert np.abs(fake2.astype(int) - face).max() <= forgeries.PLANTED_AMPLITUDE
+
+
+def test_aunet_planted_tampering_plants_inside_the_partial_face_mask():
+  from fjax.preprocess import faces  # pylint: disable=g-import-not-at-top
+  face = _face()
+  found = faces.detect_faces(face)
+  assert found
+  landmarks = found[0].landmarks
+  real, fake, mask = tamper.tampered_counterpart(face, landmarks, np.random.default_rng(0),
+                                                 artefact='planted')
+  np.testing.assert_array_equal(real, face)
+  assert set(np.unique(mask)) <= {0.0, 1.0} and mask.mean() > 0.05
+  changed = (fake != real).any(-1)
+  assert changed[mask == 1].mean() > 0.5 and not changed[mask == 0].any()
+
+
+def test_planted_data_set_fakes_are_their_real_face_plus_the_cue(tmp_path):
+  from data_builders import build  # pylint: disable=g-import-not-at-top
+  builder = build.build('demo_forgeries', 'planted_tiny', str(tmp_path))
+  src = builder.as_data_source(split='train')
+  examples = [src[i] for i in range(len(src))]
+  reals = {(e['video_id'], int(e['frame'])): e for e in examples if e['label'] == 0}
+  fakes = [e for e in examples if e['label'] == 1]
+  assert fakes and {e['method'] for e in fakes} == {b'planted_cue'}
+  for e in fakes:
+    real = reals[(e['video_id'].rsplit(b'/', 1)[0], int(e['frame']))]
+    mask = e['mask'][..., 0] > 127
+    changed = (e['image'] != real['image']).any(-1)
+    assert not changed[~mask].any() and changed[mask].mean() > 0.5
