@@ -2,11 +2,24 @@
 
   python -m data_builders.build demo_forgeries [--config tiny] --data_dir=DIR
   python -m data_builders.build faceforensics --config c23 --manual_dir=FF --data_dir=DIR
+
+In parallel (data_builders/parallel.py; the same data set as one process writes):
+  ... --num_processes=8                      N local worker processes
+  ... --beam_runner=DirectRunner --beam_options='--direct_num_workers=8
+      --direct_running_mode=multi_processing'   Apache Beam (pip install -r
+                                                requirements-beam.txt); any runner:
+      --beam_runner=DataflowRunner --beam_options='--project=P --region=R
+      --temp_location=gs://B/tmp --requirements_file=requirements.txt
+      --setup_file=./setup.py'   (workers need fjax and data_builders, and data_dir and
+                                  manual_dir on storage they reach)
+      --beam_runner=SparkRunner --beam_options='--spark_master_url=spark://HOST:7077'
+      --beam_runner=FlinkRunner --beam_options='--flink_master=HOST:8081'
 """
 from __future__ import annotations
 
 import importlib
 import os
+import shlex
 import sys
 import time
 
@@ -18,23 +31,57 @@ flags.DEFINE_string('config', None, 'Builder config name (default: the first).')
 flags.DEFINE_string('data_dir', os.path.expanduser('~/tensorflow_datasets'),
                     'Where the prepared data set is written.')
 flags.DEFINE_string('manual_dir', None, 'Where the original media lie (official layout).')
+flags.DEFINE_integer('num_processes', 1, 'Local worker processes doing the videos.')
+flags.DEFINE_string('beam_runner', None, 'Build through Apache Beam on this runner '
+                    '(DirectRunner, DataflowRunner, SparkRunner, FlinkRunner, ...).')
+flags.DEFINE_string('beam_options', '', 'Beam pipeline options, one string '
+                    '("--direct_num_workers=4 --direct_running_mode=multi_processing").')
 FLAGS = flags.FLAGS
 
 
-def builder_of(name: str, config: str | None, data_dir: str):
+def builder_of(name: str, config: str | None, data_dir: str, num_processes: int = 1,
+               beam: bool = False):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from data_builders import parallel  # pylint: disable=g-import-not-at-top
   importlib.import_module(f'data_builders.{name}')
-  return tfds.builder(f'{name}/{config}' if config else name, data_dir=data_dir,
-                      file_format='array_record')
+  builder = tfds.builder(f'{name}/{config}' if config else name, data_dir=data_dir,
+                         file_format='array_record')
+  if isinstance(builder, parallel.ParallelBuilder):
+    builder.configure(num_processes, beam)
+  elif (num_processes > 1 or beam) and name not in _TOLD:
+    _TOLD.add(name)
+    print(f'{name} builds in one process (its examples depend on each other)',
+          file=sys.stderr)
+  return builder
 
 
-def build(name: str, config: str | None, data_dir: str, manual_dir: str | None = None):
+_TOLD = set()
+
+
+def build(name: str, config: str | None, data_dir: str, manual_dir: str | None = None,
+          num_processes: int = 1, beam_runner: str | None = None, beam_options: str = ''):
   """Prepares the data set (idempotent: an existing complete build is kept; a build
-  running in another process is waited for, not repeated)."""
+  running in another process is waited for, not repeated), in `num_processes` local
+  processes or through Apache Beam's `beam_runner` with `beam_options` (command-line
+  options in one string)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from fjax import locks  # pylint: disable=g-import-not-at-top
-  return locks.prepared(lambda: builder_of(name, config, data_dir),
-                        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  if num_processes < 1:
+    raise ValueError(f'--num_processes must be at least 1, not {num_processes}')
+  beam_kwargs = {}
+  if beam_runner:
+    try:
+      from apache_beam.options import pipeline_options  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      raise ValueError('--beam_runner needs Apache Beam: pip install -r '
+                       'requirements-beam.txt') from None
+    beam_kwargs = dict(beam_runner=beam_runner,
+                       beam_options=pipeline_options.PipelineOptions(shlex.split(beam_options)))
+  elif beam_options:
+    raise ValueError('--beam_options needs --beam_runner')
+  return locks.prepared(
+      lambda: builder_of(name, config, data_dir, num_processes, bool(beam_runner)),
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir, **beam_kwargs))
 
 
 def main(argv):
@@ -46,7 +93,8 @@ def main(argv):
   start = time.perf_counter()
   try:
     fresh = not builder_of(name, FLAGS.config, FLAGS.data_dir).is_prepared()
-    builder = build(name, FLAGS.config, FLAGS.data_dir, FLAGS.manual_dir)
+    builder = build(name, FLAGS.config, FLAGS.data_dir, FLAGS.manual_dir,
+                    FLAGS.num_processes, FLAGS.beam_runner, FLAGS.beam_options)
   except (FileNotFoundError, ValueError, AssertionError) as e:
     sys.exit(f'error: {str(e).strip().splitlines()[0]}')
   seconds = time.perf_counter() - start

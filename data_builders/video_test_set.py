@@ -12,7 +12,8 @@ one decision. Sampled frames in which no face was found are no example; they are
 label_int, method], ...]}) for evaluation to skip or score 0.5 (`evaluation.faceless`).
 Media that do not decode at all are left out and counted in the build report.
 
-A subclass names its layout in `_list(root) -> [Media]`; everything else is shared.
+A subclass names its layout in `_list(root) -> [Media]`; everything else is shared. The
+unit of parallel building (data_builders.parallel) is one media.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data_builders import features, report
+from data_builders import features, parallel, report
 from fjax.preprocess import faces
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -58,7 +59,7 @@ def require(path: str, what: str) -> str:
   return path
 
 
-class VideoTestSet(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class VideoTestSet(parallel.ParallelBuilder, skip_registration=True):
   """Frames of listed media -> face crops with labels (and masks where the set has them)."""
   VERSION = tfds.core.Version('1.1.0')
   RELEASE_NOTES = {'1.0.0': 'Face crops of the official test list.',
@@ -81,7 +82,7 @@ class VideoTestSet(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     media = self._list(str(dl_manager.manual_dir))
     if not media:
       raise ValueError(f'{self.name}: the manual_dir lists no media')
-    return {'test': self._generate_examples(media)}
+    return {'test': self.units_generator('test', '_media_examples', media, dl_manager)}
 
   def _frames(self, path: str, mask_path: str = ''):
     """Yields (frame index, RGB frame, mask frame or None)."""
@@ -104,34 +105,37 @@ class VideoTestSet(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       yield idx, frame, masks.get(idx)
 
   def _generate_examples(self, media: list[Media]):
+    """The examples in one process (the builders' usual entry point)."""
+    yield from self._collect(parallel.run(self._media_examples, m) for m in media)
+
+  def _media_examples(self, m: Media, metadata: dict):
+    """One unit: the faces of the sampled frames of one media."""
     size = self.builder_config.size
     zeros = np.zeros((size, size), np.float32)
-    for m in media:
-      try:
-        frames = list(self._frames(m.path, m.mask_path))
-      except ValueError:
-        report.skip('media that do not decode')
+    try:
+      frames = list(self._frames(m.path, m.mask_path))
+    except ValueError:
+      report.skip('media that do not decode')
+      return
+    method = m.method or m.label
+    for idx, frame, mask in frames:
+      found = faces.detect_faces(frame)
+      if not found:
+        features.faceless_frame(metadata, 'test', m.video_id, idx, m.label, method)
         continue
-      method = m.method or m.label
-      for idx, frame, mask in frames:
-        found = faces.detect_faces(frame)
-        if not found:
-          features.faceless_frame(self.info.metadata, 'test', m.video_id, idx, m.label,
-                                  method)
-          continue
-        if len(found) > 1:
-          report.note('frames with several faces (each stored)')
-        for k, face in enumerate(found):
-          box = faces.square_box(face.box)
-          crop = faces.crop(frame, box, size)
-          if mask is not None:
-            face_mask = (faces.crop(mask, box, size).max(-1) > 127).astype(np.float32)
-          else:
-            face_mask = zeros
-            if m.label == 'fake':
-              report.note('fake faces without a mask (zeros stored)')
-          yield f'{m.video_id}/{idx}/{k}', dict(
-              image=features.png(crop), label=m.label, method=method, video_id=m.video_id,
-              identity=m.video_id, frame=idx, face=k, box=box,
-              landmarks=faces.crop_landmarks(face.landmarks, box, size),
-              mask=features.mask_png(face_mask), **features.pair_masks(None, crop))
+      if len(found) > 1:
+        report.note('frames with several faces (each stored)')
+      for k, face in enumerate(found):
+        box = faces.square_box(face.box)
+        crop = faces.crop(frame, box, size)
+        if mask is not None:
+          face_mask = (faces.crop(mask, box, size).max(-1) > 127).astype(np.float32)
+        else:
+          face_mask = zeros
+          if m.label == 'fake':
+            report.note('fake faces without a mask (zeros stored)')
+        yield f'{m.video_id}/{idx}/{k}', dict(
+            image=features.png(crop), label=m.label, method=method, video_id=m.video_id,
+            identity=m.video_id, frame=idx, face=k, box=box,
+            landmarks=faces.crop_landmarks(face.landmarks, box, size),
+            mask=features.mask_png(face_mask), **features.pair_masks(None, crop))

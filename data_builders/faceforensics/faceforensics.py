@@ -23,6 +23,10 @@ Sampled frames whose real frame shows no face are no example; metadata.json list
 per split, in `faceless_frames` ({split: [[video_id, frame, label_int, method], ...]},
 a fake's under its fake id and method) for evaluation (`evaluation.faceless`), and the
 build report counts them.
+
+The unit of parallel building (data_builders.parallel) is one real video with its fakes
+of every method (the fakes reuse its face detections): the units of a pair are its target
+and its source.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data_builders import features, report
+from data_builders import features, parallel, report
 from fjax.preprocess import faces, labels
 
 METHODS = ('Deepfakes', 'Face2Face', 'FaceSwap', 'NeuralTextures', 'FaceShifter')
@@ -67,7 +71,7 @@ def read_pairs(path: str) -> list[tuple[str, str]]:
   return [tuple(p) for p in pairs]
 
 
-class Faceforensics(tfds.core.GeneratorBasedBuilder):
+class Faceforensics(parallel.ParallelBuilder):
   """FF++ faces (real youtube and five manipulations) with masks and landmarks."""
   VERSION = tfds.core.Version('1.2.0')
   RELEASE_NOTES = {'1.0.0': 'Faces, FF++ masks, pair-derived maps, landmarks.',
@@ -108,7 +112,14 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     if not os.path.isdir(real_dir):
       raise FileNotFoundError(f'missing {real_dir} (the official FF++ layout in manual_dir)')
     pairs = {s: read_pairs(os.path.join(root, 'splits', f)) for s, f in SPLIT_FILES.items()}
-    return {s: self._generate_examples(root, p, s) for s, p in pairs.items()}
+    return {s: self.units_generator(s, '_real_with_fakes', self._units(root, p, s), dl_manager)
+            for s, p in pairs.items()}
+
+  @staticmethod
+  def _units(root, pairs, split):
+    """(root, split, real id, other id of its pair) of each real video of the split."""
+    return [(root, split, vid, other) for target, source in pairs
+            for vid, other in ((target, source), (source, target))]
 
   def _video(self, root, method, vid, kind='videos', compression=None):
     c = compression or self.builder_config.compression
@@ -118,12 +129,17 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     return os.path.join(root, 'manipulated_sequences', method, folder, 'videos', f'{vid}.mp4')
 
   def _generate_examples(self, root, pairs, split):
-    for target, source in pairs:
-      for vid in (target, source):
-        yield from self._real_video(root, vid, split)
-      for method in self.builder_config.methods:
-        for fake_id, real_id in ((f'{target}_{source}', target), (f'{source}_{target}', source)):
-          yield from self._fake_video(root, method, fake_id, real_id, split)
+    """The examples of a split in one process (the builders' usual entry point)."""
+    yield from self._collect(parallel.run(self._real_with_fakes, u)
+                             for u in self._units(root, pairs, split))
+
+  def _real_with_fakes(self, unit, metadata):
+    """One unit: real video `vid` and its fake `vid_other` of every method."""
+    root, split, vid, other = unit
+    self._detections = {}  # the unit's own: the real video's frames
+    yield from self._real_video(root, vid, split, metadata)
+    for method in self.builder_config.methods:
+      yield from self._fake_video(root, method, f'{vid}_{other}', vid, split, metadata)
 
   def _best_quality(self, root):
     """The best compression whose real videos folder exists (the built one at worst)."""
@@ -193,7 +209,7 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
                 landmarks=faces.crop_landmarks(landmarks, box, size),
                 mask=features.mask_png(mask), **features.pair_masks(pair, crop, **given))
 
-  def _real_video(self, root, vid, split):
+  def _real_video(self, root, vid, split, metadata=None):
     path = self._video(root, 'real', vid)
     if not os.path.isfile(path):
       report.skip('missing real videos')
@@ -201,13 +217,14 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     zeros = np.zeros((self.builder_config.size,) * 2, np.float32)
     for idx, frame, face in self._faces(path):
       if face is None:
-        features.faceless_frame(self.info.metadata, split, vid, idx, 'real', 'real')
+        features.faceless_frame(self.info.metadata if metadata is None else metadata,
+                                split, vid, idx, 'real', 'real')
         continue
       box = faces.square_box(face.box)
       yield f'real/{vid}/{idx}/0', self._example(vid, 'real', 'real', idx, frame, box,
                                                face.landmarks, zeros, None)
 
-  def _fake_video(self, root, method, fake_id, real_id, split):
+  def _fake_video(self, root, method, fake_id, real_id, split, metadata=None):
     fake_path, real_path = self._video(root, method, fake_id), self._video(root, 'real', real_id)
     if not os.path.isfile(fake_path) or not os.path.isfile(real_path):
       report.skip(f'missing {method} videos')
@@ -227,7 +244,8 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
     if quality != best:
       report.note(f'{method} videos without a {best} pair (MSCCNet annotation from '
                   f'{quality} frames)')
-    used = self.info.metadata.setdefault('msccnet_annotation_frames_by_quality', {})
+    metadata = self.info.metadata if metadata is None else metadata
+    used = metadata.setdefault('msccnet_annotation_frames_by_quality', {})
     for idx, real in faces.read_frames_at(real_path, indices):
       fake = fakes.get(idx)
       if fake is None or fake.shape != real.shape:
@@ -235,7 +253,7 @@ class Faceforensics(tfds.core.GeneratorBasedBuilder):
         continue
       face = self._largest_face(real_path, idx, real)
       if face is None:
-        features.faceless_frame(self.info.metadata, split, fake_id, idx, 'fake', method)
+        features.faceless_frame(metadata, split, fake_id, idx, 'fake', method)
         continue
       box = faces.square_box(face.box)
       crops = faces.crop(real, box, size), faces.crop(fake, box, size)
