@@ -63,7 +63,9 @@ def build(name: str, config: str | None, data_dir: str, manual_dir: str | None =
   """Prepares the data set (idempotent: an existing complete build is kept; a build
   running in another process is waited for, not repeated), in `num_processes` local
   processes or through Apache Beam's `beam_runner` with `beam_options` (command-line
-  options in one string)."""
+  options in one string). The local workers are spawned: a script that calls this with
+  num_processes > 1 needs Python's usual `if __name__ == '__main__':` guard, and cannot
+  be read from stdin."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from fjax import locks  # pylint: disable=g-import-not-at-top
   if num_processes < 1:
