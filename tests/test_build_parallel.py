@@ -26,6 +26,13 @@ def ffpp_manual(tmp_path_factory):
   return ffpp_fixture.make_tree(str(tmp_path_factory.mktemp('ffpp_manual')))
 
 
+@pytest.fixture(scope='module')
+def ffpp_one(ffpp_manual, tmp_path_factory):
+  """The FF++ fixture built in one process: (data_dir, report counts)."""
+  data_dir = str(tmp_path_factory.mktemp('ffpp_one'))
+  return data_dir, _build('faceforensics', ffpp_manual, data_dir)
+
+
 def _build(name, manual, data_dir, *flags):
   proc = run_cli('data_builders.build', name, '--config=tiny', f'--manual_dir={manual}',
                  f'--data_dir={data_dir}', *flags)
@@ -74,10 +81,9 @@ def _assert_same_data_set(name, dirs, splits):
     return json.load(f)
 
 
-def test_ffpp_in_two_processes_is_the_same_data_set(ffpp_manual, tmp_path):
-  dirs = [str(tmp_path / 'one'), str(tmp_path / 'two')]
-  counts = [_build('faceforensics', ffpp_manual, dirs[0]),
-            _build('faceforensics', ffpp_manual, dirs[1], '--num_processes=2')]
+def test_ffpp_in_two_processes_is_the_same_data_set(ffpp_manual, ffpp_one, tmp_path):
+  dirs = [ffpp_one[0], str(tmp_path / 'two')]
+  counts = [ffpp_one[1], _build('faceforensics', ffpp_manual, dirs[1], '--num_processes=2')]
   assert counts[0] == counts[1]
   assert counts[0]['frames without a face (recorded in metadata.json faceless_frames)'] == 9
   assert counts[0]['skipped videos that do not decode'] == 1
@@ -97,15 +103,16 @@ def test_test_set_in_two_processes_is_the_same_data_set(tmp_path):
   assert metadata['faceless_frames'] == {'test': test_testsets.FACELESS['dfdc']}
 
 
-def test_beam_direct_runner_is_the_same_data_set(ffpp_manual, tmp_path):
+def test_beam_direct_runner_is_the_same_data_set(ffpp_manual, ffpp_one, tmp_path):
   pytest.importorskip('apache_beam')
-  dirs = [str(tmp_path / 'one'), str(tmp_path / 'beam')]
-  counts = [_build('faceforensics', ffpp_manual, dirs[0]),
+  dirs = [ffpp_one[0], str(tmp_path / 'beam')]
+  counts = [ffpp_one[1],
             _build('faceforensics', ffpp_manual, dirs[1], '--beam_runner=DirectRunner',
                    '--beam_options=--direct_num_workers=2 '
                    '--direct_running_mode=multi_processing')]
   assert counts[0] == counts[1]
   _assert_same_data_set('faceforensics', dirs, FFPP_SPLITS)
+  assert not os.path.exists(os.path.join(dirs[1], 'downloads', 'fjax_parallel'))
 
 
 def test_refusals_are_one_line(ffpp_manual, tmp_path):
