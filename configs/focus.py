@@ -5,8 +5,9 @@ crops keep it from memorising the ten training people's faces):
   python -m fjax.main --config=configs/focus.py:demo --workdir=/tmp/focus_demo
   ~10 min; test y_fus AUC 0.652 / 0.581 / 0.535 for seeds 0-2 (WORKSPACE.md): above chance
   on average only, and its maps do not beat the real-face prior (`fjax.focus_maps`).
-Paper (FF++ c23, 224 px, both branches from one converted ImageNet ViT-S/16):
-  python -m fjax.weights convert --arch vit_small_patch16_224 --input vit_s.safetensors --output W
+Paper (FF++ c23, 224 px, both branches from one converted ImageNet DeiT-S, the paper's
+[68]; timm's deit_small_patch16_224 weights):
+  python -m fjax.weights convert --arch deit_small_patch16_224 --input deit_s.safetensors --output W
   python -m fjax.main --config=configs/focus.py:paper --config.init_from=W --workdir=...
   Accelerators (batch 128, 30k steps; not timed here: no accelerator was lent). Expect the
   paper's table I through configs/focus_eval.py on these maps: ACC / AUC 96.43 / 99.15 on
@@ -26,7 +27,7 @@ PRESETS = {
         'dataset.name': 'faceforensics/c23', 'input.image_size': 224, 'batch_size': 128,
         'total_steps': 30_000, 'eval_every': 1000, 'checkpoint_every': 1000,
         'init_into': 'rgb_vit,aux_vit',
-        **common.INCEPTION_NORM,  # AugReg ViT-S/16 (timm vit_small_patch16_224): 0.5 / 0.5
+        **common.IMAGENET_NORM,  # DeiT-S (timm deit_small_patch16_224): ImageNet's mean/std
         **common.FOCUS_PROTOCOL,
     },
     'c40': {'dataset.name': 'faceforensics/c40'},

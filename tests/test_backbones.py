@@ -20,6 +20,7 @@ from tests.conftest import error_line, run_cli
 # arch -> (input size, {fjax tap: timm module whose output it is}, timm kwargs)
 CASES = {
     'vit_small_patch16_224': (224, {}, {}),
+    'deit_small_patch16_224': (224, {}, {}),
     'legacy_xception': (99, {'conv2': 'act2', 'block2': 'block2', 'block11': 'block11',
                              'features': 'act4'}, {}),
     'resnet50': (96, {f'layer{i}': f'layer{i}' for i in range(1, 5)}, {}),
@@ -75,7 +76,8 @@ def test_parity_with_timm(arch, tmp_path):
   save_state_dict(model, path)
   images = np.random.default_rng(0).standard_normal((2, size, size, 3)).astype(np.float32)
   ref_logits, ref_taps = run_timm(model, images, taps)
-  module, variables = weights.load(arch, path, image_size=size if 'vit' in arch else None)
+  vit = arch.startswith(('vit', 'deit'))  # position embeddings resampled to `size`
+  module, variables = weights.load(arch, path, image_size=size if vit else None)
   out = jax.jit(lambda v, x: module.apply(v, x, train=False))(variables, images)
   assert_close(out['logits'], ref_logits, f'{arch} logits')
   for tap in taps:

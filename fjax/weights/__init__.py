@@ -36,6 +36,9 @@ from fjax.models.backbones.xception import Xception
 # timm name -> (constructor(num_classes, **kw), classifier key prefix, ImageNet input size)
 ARCHS: dict[str, tuple[Callable[..., nn.Module], str, int]] = {
     'vit_small_patch16_224': (lambda n, **kw: ViT(num_classes=n, **kw), 'head', 224),
+    # DeiT-S (Touvron et al. 2021, FoCus's backbone [68]): ViT-S/16's layout, other weights
+    # (trained on ImageNet-1k with ImageNet's mean/std).
+    'deit_small_patch16_224': (lambda n, **kw: ViT(num_classes=n, **kw), 'head', 224),
     'legacy_xception': (lambda n, **kw: Xception(num_classes=n, **kw), 'fc', 299),
     'resnet50': (lambda n, **kw: ResNet(num_classes=n, **kw), 'fc', 224),
     'resnet50c': (lambda n, **kw: ResNet(deep_stem=True, num_classes=n, **kw), 'fc', 224),
