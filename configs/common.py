@@ -57,7 +57,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   # the target, and its training transforms (colour, JPEG 40-100 with p=0.5) on the real
   # and the fake with the same parameters; False: fjax's lighter source alteration only.
   # artefact: 'blend' (eq. 9's blend of an altered source) or 'planted' (the planted cue's
-  # grating inside M_p: AUNet's tampering on demo_forgeries/planted).
+  # noise inside M_p: AUNet's tampering on demo_forgeries/planted).
   c.input.tamper = ml_collections.ConfigDict(dict(pairs=False, partial=True, image=True,
                                                   max_removed=3, sbi_augment=False,
                                                   artefact='blend'))
@@ -125,9 +125,9 @@ DETECT_AND_LOCATE_PROTOCOL = {'dataset.name': 'faceforensics/c23_270', 'dataset.
                               'evaluation.video_score': 'mean_faces'}
 
 
-# The planted-cue demos (issue 18): demo_forgeries/planted, whose fakes carry a faint
-# grating with an exact mask; trained on its stored fakes (AUNet: its tampering step
-# plants the grating inside M_p) with no photometric jitter or JPEG (they would erase a
+# The planted-cue demos (issue 18): demo_forgeries/planted, whose fakes carry faint
+# noise with an exact mask; trained on its stored fakes (AUNet: its tampering step
+# plants the noise inside M_p) with no photometric jitter or JPEG (they would erase a
 # faint cue), and the map metrics reported.
 PLANTED = {'dataset.name': 'demo_forgeries/planted', 'dataset.train_real_only': False,
            'input.self_blend_prob': 0.0, 'input.photometric': False,

@@ -42,11 +42,12 @@ class DemoForgeries(tfds.core.GeneratorBasedBuilder):
       DemoConfig(name='default', description='128 px faces, 48 frames per video.'),
       DemoConfig(name='tiny', size=64, frames_per_video=4,
                  description='64 px faces, 4 frames per video (tests).'),
-      DemoConfig(name='planted', planted=True,
+      DemoConfig(name='planted', planted=True, fakes_per_real=2,
                  description='The default set\'s real faces; every fake is the planted cue '
-                             '(a faint grating in a random ellipse, exact mask): a set on '
+                             '(faint noise in a random ellipse, exact mask), two per real face: a set on '
                              'which localisation is learnable by construction.'),
       DemoConfig(name='planted_tiny', size=64, frames_per_video=4, planted=True,
+                 fakes_per_real=2,
                  description='planted at 64 px, 4 frames per video (tests).'),
   ]
 

@@ -29,7 +29,7 @@ def tampered_counterpart(image: np.ndarray, landmarks: np.ndarray, rng: np.rando
   partial=False uses the whole blurred face hull M_f (table 4, "w/o M_p");
   image_tampering=False returns the real pixels unchanged as both images (table 4, "w/o
   IT": the fake then differs from the real face only by the feature-level mixing inside
-  M_p); artefact='planted' plants the planted cue's grating inside M_p instead of eq. 9's
+  M_p); artefact='planted' plants the planted cue's noise inside M_p instead of eq. 9's
   blend (the planted-cue demo).
   """
   mask = labels.partial_face_mask(landmarks, image.shape[0], rng,
