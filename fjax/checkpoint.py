@@ -20,7 +20,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as cm
 
-from fjax import errors, input_pipeline, sharding
+from fjax import errors, files, input_pipeline, sharding
 from fjax.errors import UserError
 
 LOWER_IS_BETTER = ('eer', 'loss')
@@ -47,7 +47,7 @@ def manager(workdir: str, config=None, read_only: bool = False) -> ocp.Checkpoin
       preservation_policy=cm.AnyPreservationPolicy(policies) if policies else None,
       best_fn=best_fn, best_mode='max',
       create=not read_only, read_only=read_only, cleanup_tmp_directories=not read_only)
-  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir), 'checkpoints'),
+  return ocp.CheckpointManager(os.path.join(files.absolute(workdir), 'checkpoints'),
                                options=options,
                                item_handlers={'state': ocp.StandardCheckpointHandler(),
                                               'data': grain.checkpoint.CheckpointHandler()})
@@ -132,9 +132,9 @@ def _data_state(where: str, loader_iter) -> bytes:
   directory = os.path.join(where, 'data')
   count = jax.process_count()
   path = os.path.join(directory, f'process_{jax.process_index()}-of-{count}.json')
-  if not os.path.isfile(path):
+  if not files.isfile(path):
     written = {int(f.split('-of-')[1].split('.')[0]) for f in
-               (os.listdir(directory) if os.path.isdir(directory) else [])
+               (files.listdir(directory) if files.isdir(directory) else [])
                if f.startswith('process_') and '-of-' in f}
     if written and count not in written:
       raise UserError(f'checkpoint {where} was written by {min(written)} process(es), this '
@@ -142,8 +142,7 @@ def _data_state(where: str, loader_iter) -> bytes:
                       'own position in the data), or use another --workdir')
     raise CorruptCheckpoint(f'checkpoint {where} is corrupt or incomplete (no '
                             f'{os.path.basename(path)})')
-  with open(path) as f:
-    saved = json.load(f)
+  saved = json.loads(files.read_text(path))
   now = json.loads(loader_iter.get_state())
   if saved['data_source'] != now['data_source']:
     if saved['data_source'].startswith(input_pipeline.Source.PREFIX):
@@ -180,10 +179,10 @@ def set_aside(mgr: ocp.CheckpointManager, step: int) -> str:
   of Orbax's sight); process 0 renames, every process waits for it."""
   src = os.path.join(str(mgr.directory), str(step))
   dst, n = f'{src}.corrupt', 1
-  while os.path.exists(dst):
+  while files.exists(dst):
     dst, n = f'{src}.corrupt-{n}', n + 1
   if jax.process_index() == 0:
-    os.rename(src, dst)
+    files.rename(src, dst)
   sharding.barrier('set_aside')
   return dst
 
@@ -238,11 +237,10 @@ def _shapes(tree) -> dict:
 def check_workdir_model(workdir: str, config) -> None:
   """Refuses a workdir whose saved config names another model."""
   path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
+  if not files.exists(path):
     return
   try:
-    with open(path) as f:
-      saved = json.load(f)['model']['name']
+    saved = json.loads(files.read_text(path))['model']['name']
   except (ValueError, KeyError, TypeError) as e:
     raise UserError(f'{path} is not a config written by fjax') from e
   if saved != config.model.name:
@@ -253,15 +251,15 @@ def check_workdir_model(workdir: str, config) -> None:
 def load_pretrained(path: str) -> dict:
   """{'params': ..., ...} from an Orbax checkpoint written by `fjax.weights` or a workdir
   (its newest train state). Arrays come back as NumPy."""
-  path = os.path.abspath(path)
-  if os.path.isdir(os.path.join(path, 'checkpoints')):
+  path = files.absolute(path)
+  if files.isdir(os.path.join(path, 'checkpoints')):
     mgr = manager(path, read_only=True)
     if mgr.latest_step() is None:
       raise UserError(f'init_from {path}: the workdir holds no checkpoint')
     with _quiet_reads(path):
       tree = mgr.restore(mgr.latest_step(), args=ocp.args.Composite(
           state=ocp.args.StandardRestore()))['state']
-  elif os.path.isdir(path):
+  elif files.isdir(path):
     with _quiet_reads(path):
       tree = ocp.StandardCheckpointer().restore(path)
   else:

@@ -11,15 +11,15 @@ import json
 import os
 import sys
 
+from fjax import files
 from fjax.errors import UserError, fail
 
 
 def row(workdir: str) -> dict:
   try:
-    with open(os.path.join(workdir, 'config.json')) as f:
-      config = json.load(f)
-    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-      tests = [r for r in map(json.loads, f) if r.get('split') == 'test']
+    config = json.loads(files.read_text(os.path.join(workdir, 'config.json')))
+    lines = files.read_text(os.path.join(workdir, 'metrics.jsonl')).splitlines()
+    tests = [r for r in map(json.loads, lines) if r.get('split') == 'test']
   except (OSError, ValueError) as e:
     raise UserError(f'{workdir}: not a finished fjax run ({e})') from e
   if not tests:

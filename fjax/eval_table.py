@@ -18,7 +18,7 @@ import sys
 import jax
 import numpy as np
 
-from fjax import input_pipeline
+from fjax import files, input_pipeline
 from fjax.errors import UserError
 
 COLUMNS = ('auc', 'acc', 'eer', 'ap', 'video_auc', 'video_acc', 'video_eer', 'video_ap')
@@ -83,8 +83,5 @@ def write(rows: dict, workdir: str, step: int) -> None:
   text = markdown(rows, step)
   for suffix, body in (('md', text), ('json', json.dumps(
       {'step': step, 'datasets': rows, 'mean': mean_row(rows)}, indent=2))):
-    path = os.path.join(workdir, f'eval_table.{suffix}')
-    with open(path + '.tmp', 'w') as f:
-      f.write(body)
-    os.replace(path + '.tmp', path)
+    files.write_text(os.path.join(workdir, f'eval_table.{suffix}'), body)
   print(text, flush=True)

@@ -19,7 +19,7 @@ import numpy as np
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
-from fjax import input_pipeline, metrics, sharding
+from fjax import files, input_pipeline, metrics, sharding
 from fjax.models import losses
 
 
@@ -106,18 +106,19 @@ def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True,
 def write_scores(config, split: str, cat: dict, directory: str) -> str:
   """DIR/<data set>_<split>.jsonl: one row per evaluated face (video id, frame, face,
   label, method, score), from which any metric can be recomputed outside fjax; written
-  to a temporary name and renamed, so a file there is always whole."""
+  whole (`files.write_text`: a temporary name renamed, or one object upload), so a file
+  there is always whole."""
   t = input_pipeline.table(config, split)
   names = {int(input_pipeline.name_hash(input_pipeline.video_key(m, v).encode())): (m, v)
            for m, v in zip(t['method'], t['video_id'])}
-  os.makedirs(directory, exist_ok=True)
+  files.makedirs(directory)
   path = os.path.join(directory, f'{config.dataset.name.replace("/", "_")}_{split}.jsonl')
-  with open(path + '.tmp', 'w') as f:
-    for h, frame, face, label, score in zip(cat['video_hash'], cat['frame'], cat['face'],
-                                            cat['label'], cat['score']):
-      method, video = names[int(h)]
-      f.write(json.dumps({'video_id': video, 'frame': int(frame), 'face': int(face),
-                          'label': int(label), 'method': method,
-                          'score': float(score)}) + '\n')
-  os.replace(path + '.tmp', path)
+  rows = []
+  for h, frame, face, label, score in zip(cat['video_hash'], cat['frame'], cat['face'],
+                                          cat['label'], cat['score']):
+    method, video = names[int(h)]
+    rows.append(json.dumps({'video_id': video, 'frame': int(frame), 'face': int(face),
+                            'label': int(label), 'method': method,
+                            'score': float(score)}) + '\n')
+  files.write_text(path, ''.join(rows))
   return path

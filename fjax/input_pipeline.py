@@ -9,6 +9,7 @@ be gathered across processes (int32: jax runs without x64).
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import math
 import os
@@ -19,7 +20,7 @@ import grain
 import jax
 import numpy as np
 
-from fjax import locks, metrics
+from fjax import files, locks, metrics
 from fjax.errors import UserError
 from fjax.preprocess import augment, corruptions, labels, self_blend, tamper
 
@@ -112,7 +113,7 @@ def check_shards(builder, split: str) -> None:
   for path, expected in zip(info.filepaths, info.shard_lengths):
     path = str(path)
     try:
-      key = (path, os.path.getsize(path), os.path.getmtime(path))
+      key = (path, *files.size_and_mtime(path))
       if key in _CHECKED_SHARDS:
         continue
       reader = array_record_module.ArrayRecordReader(path)
@@ -134,7 +135,7 @@ class WithFocusMaps:
 
   def __init__(self, source, directory: str, split: str):
     path = os.path.join(directory, f'{split}.array_record')
-    if not os.path.isfile(path):
+    if not files.isfile(path):
       raise UserError(f'{directory} holds no FoCus maps for split {split!r}')
     self.source, self.maps = source, grain.sources.ArrayRecordDataSource([path])
     if len(self.maps) != len(source):
@@ -205,7 +206,7 @@ def table(config, split: str) -> dict[str, np.ndarray]:
   key = (source.description['dataset'], data_dir(config), split)
   if key not in _TABLES:
     info = source.base.dataset_info
-    path = os.path.join(info.data_dir, f'fjax-columns-{split}.npz')
+    path = os.path.join(os.fspath(info.data_dir), f'fjax-columns-{split}.npz')
     out = _load_columns(path, len(source))
     if out is None:
       out = {k: [] for k in COLUMNS}
@@ -228,7 +229,7 @@ def table(config, split: str) -> dict[str, np.ndarray]:
 
 def _load_columns(path: str, count: int) -> dict | None:
   try:
-    with np.load(path, allow_pickle=False) as f:
+    with files.path(path).open('rb') as raw, np.load(raw, allow_pickle=False) as f:
       out = {k: f[k] for k in COLUMNS}
   except (OSError, KeyError, ValueError):
     return None
@@ -236,15 +237,15 @@ def _load_columns(path: str, count: int) -> dict | None:
 
 
 def _save_columns(path: str, columns: dict) -> None:
-  """Written to a temporary name and renamed (never half a file); a read-only data
-  directory just means the next process reads the split again."""
-  tmp = f'{path}.{os.getpid()}.tmp.npz'
+  """Written whole (`files.write_bytes`: a temporary name renamed, or one object upload),
+  never half a file; a read-only data directory just means the next process reads the
+  split again."""
+  data = io.BytesIO()
+  np.savez(data, **columns)
   try:
-    np.savez(tmp, **columns)
-    os.replace(tmp, path)
+    files.write_bytes(path, data.getvalue())
   except OSError:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+    pass
 
 
 def method_names(config, split: str) -> dict[int, str]:
@@ -413,7 +414,7 @@ def check_mask_source(config, features) -> None:
     if config.input.self_blend_prob > 0:
       raise UserError('dataset.mask_source=focus has no map for faces self-blended on the '
                       'fly; set input.self_blend_prob=0')
-    if not os.path.isfile(os.path.join(config.dataset.focus_maps, 'info.json')):
+    if not files.isfile(os.path.join(config.dataset.focus_maps, 'info.json')):
       raise UserError(f'dataset.focus_maps={config.dataset.focus_maps!r} holds no maps '
                       'written by python -m fjax.focus_maps')
     return

@@ -4,6 +4,8 @@ The kernel drops a flock when its process dies, so a killed run never leaves a w
 a data set locked. The lock file names its holder (pid and host) for the refusal message.
 On a shared filesystem the lock works where the filesystem passes flock on (NFSv4,
 Lustre and GPFS with their lock options, Filestore); elsewhere it guards one host only.
+An object store (a gs:// workdir or data directory) has no such lock: there nothing is
+locked, and one warning line says that concurrent runs are not guarded.
 """
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ import os
 import socket
 import sys
 
+from absl import logging
+
+from fjax import files
 from fjax.errors import UserError
 
 
@@ -23,7 +28,13 @@ def _holder(fd: int) -> str:
 @contextlib.contextmanager
 def exclusive(path: str, what: str, wait: bool):
   """Holds the lock file `path` for the `with` block. wait=False: refuses with one line
-  naming `what` and its holder when a live process holds it; wait=True: waits for it."""
+  naming `what` and its holder when a live process holds it; wait=True: waits for it.
+  A path that is not local (gs://...) cannot be locked: one warning, no lock."""
+  if not files.is_local(path):
+    logging.warning('%s is not on a local filesystem: it cannot be locked, concurrent runs '
+                    'on it are not guarded', what)
+    yield
+    return
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
   try:
@@ -49,7 +60,7 @@ def prepared(make_builder, **prepare_kwargs):
   builder = make_builder()
   if builder.is_prepared():
     return builder
-  version_dir = builder.data_dir
+  version_dir = os.fspath(builder.data_dir).rstrip('/')
   lock = os.path.join(os.path.dirname(version_dir), f'.{os.path.basename(version_dir)}.lock')
   with exclusive(lock, f'the data set {builder.info.full_name} being built', wait=True):
     builder = make_builder()  # another process may have built it while we waited

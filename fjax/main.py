@@ -37,10 +37,13 @@ def run(config, workdir: str, mode: str, split: str | None = None, datasets=()):
   import jax  # pylint: disable=g-import-not-at-top
   from fjax import checkpoint, evaluate, registry, sharding, state, summary, train  # pylint: disable=g-import-not-at-top
   from fjax.writers import MetricWriter  # pylint: disable=g-import-not-at-top
+  from fjax.models.layers import compute_dtype  # pylint: disable=g-import-not-at-top
+  compute_dtype(config)  # a bad model.dtype is one line before anything starts
   sharding.initialize_distributed()
   from fjax.paths import check_dir_path  # pylint: disable=g-import-not-at-top
+  from fjax import files  # pylint: disable=g-import-not-at-top
   check_dir_path(workdir, '--workdir')
-  os.makedirs(workdir, exist_ok=True)
+  files.makedirs(workdir)
   if mode == 'train':
     result = train.train_and_evaluate(config, workdir)
     _print_table(config, result)

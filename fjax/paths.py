@@ -1,13 +1,19 @@
 """Checks of directory flags (--workdir, --output) before anything is created in them."""
 import os
 
+from fjax import files
 from fjax.errors import UserError
 
 
 def check_dir_path(path: str, what: str) -> None:
   """UserError when `path` (a directory to use or create) or the nearest of its parents
   that exists is not a directory, where os.makedirs would end in a FileExistsError or
-  NotADirectoryError traceback. `what` names the flag, e.g. '--workdir'."""
+  NotADirectoryError traceback. `what` names the flag, e.g. '--workdir'. A URI (gs://...)
+  is refused only when it names an existing file: object stores have no other clash."""
+  if not files.is_local(path):
+    if files.isfile(path):
+      raise UserError(f'{what} {path} is a file, not a directory')
+    return
   full = os.path.abspath(path)
   probe = full
   while not os.path.lexists(probe):

@@ -14,6 +14,7 @@ import os
 import cv2
 import numpy as np
 
+from fjax import files
 from fjax.preprocess import corruptions
 
 COLOURS = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -34,9 +35,9 @@ def run(config, evaluate_split, split: str, workdir: str, writer, step: int) -> 
       aucs.append(result['auc'])
     table[kind] = {'auc_per_level': aucs, 'mean_auc': float(np.mean(aucs))}
   config.input.corruption = ''
-  with open(os.path.join(workdir, 'robustness.json'), 'w') as f:
-    json.dump(table, f, indent=2)
-  cv2.imwrite(os.path.join(workdir, 'robustness.png'), plot(table))
+  files.write_text(os.path.join(workdir, 'robustness.json'), json.dumps(table, indent=2))
+  files.write_bytes(os.path.join(workdir, 'robustness.png'),
+                    cv2.imencode('.png', plot(table))[1].tobytes())
   return table
 
 

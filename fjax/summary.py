@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fjax import files
+
 
 def write_summary(config, model_lib, model, workdir: str) -> dict:
   size = config.input.image_size
@@ -29,6 +31,5 @@ def write_summary(config, model_lib, model, workdir: str) -> dict:
     print(f'{"total":<{width}}{total:>14,}')
     for name, shape in result['outputs'].items():
       print(f'output {name}: {tuple(shape)}')
-    with open(os.path.join(workdir, 'summary.json'), 'w') as f:
-      json.dump(result, f, indent=2)
+    files.write_text(os.path.join(workdir, 'summary.json'), json.dumps(result, indent=2))
   return result

@@ -19,7 +19,7 @@ import optax
 from absl import logging
 from tqdm import tqdm
 
-from fjax import checkpoint, evaluate, input_pipeline, locks, optim, registry, sharding, state
+from fjax import checkpoint, evaluate, files, input_pipeline, locks, optim, registry, sharding, state
 from fjax.errors import UserError
 from fjax.writers import MetricWriter
 
@@ -135,8 +135,7 @@ def _check_finite(values: dict, step: int, last_saved):
 
 def write_config(config, workdir):
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
+    files.write_text(os.path.join(workdir, 'config.json'), config.to_json_best_effort(indent=2))
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
