@@ -4,11 +4,17 @@ face of a data set, stored next to it so that any model trains with
 
   python -m fjax.focus_maps --workdir=FOCUS_RUN --output=OUT [--splits=train,validation,test]
       [--unlabeled | --map=a_rgb|a_aux]
+  python -m fjax.focus_maps --workdir=ANY_RUN --output=OUT --map=gradcam|scorecam
+      [--unlabeled] [--cam_batch=64]
 
 OUT/<split>.array_record holds one PNG per example, in the split's order: a_fus (eq. 5)
 bilinearly resized to the data set's crop size, zeros for real faces as the paper does;
 with --unlabeled every face gets eq. 9's fake-class map (labels unknown); --map=a_rgb or
 a_aux exports one branch's CAR map (eq. 4) instead, to see which branch localises.
+--map=gradcam or scorecam exports a CAM of the fake logit (fjax.cam: bilinear at the input
+size, normalised per face) of a run of any model, FoCus's table VI GradCAM / ScoreCAM rows:
+the maps then supervise a model as FoCus's do (zeros for real faces; with --unlabeled every
+face keeps its map).
 OUT/info.json names the run, the data set and the grid. The command prints, per split,
 how the maps of the fakes overlap the data set's own masks: pixel AUC and IoU at 0.5, next to the same
 figures for the real-face prior (the mean map of the split's real faces, given to every
@@ -83,14 +89,23 @@ MAPS = {'a_fus': 'a_fus (eq. 5)', 'a_rgb': 'a_rgb (eq. 4)', 'a_aux': 'a_aux (eq.
 
 
 def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False,
-           batch_size: int = 32, map_name: str = 'a_fus') -> dict:
+           batch_size: int = 32, map_name: str = 'a_fus', cam_batch: int = 64) -> dict:
   from array_record.python import array_record_module  # pylint: disable=g-import-not-at-top
-  from fjax import input_pipeline, predict  # pylint: disable=g-import-not-at-top
-  if unlabeled and map_name != 'a_fus':
+  from fjax import cam, input_pipeline, predict  # pylint: disable=g-import-not-at-top
+  is_cam = map_name in cam.METHODS
+  if unlabeled and map_name not in ('a_fus', *cam.METHODS):
     raise UserError('--unlabeled exports the fused fake-class map (eq. 9); leave out --map')
-  config, forward = predict.load_run(workdir)
-  if config.model.name != 'focus':
-    raise UserError(f'{workdir} holds a {config.model.name!r} run, not a FoCus one')
+  config, forward = predict.load_run(workdir, cam=map_name if is_cam else None,
+                                     cam_batch=cam_batch)
+  if config.model.name != 'focus' and not is_cam:
+    raise UserError(f'{workdir} holds a {config.model.name!r} run, not a FoCus one '
+                    '(any model: --map=gradcam or scorecam)')
+  if is_cam:
+    target = cam.for_model(config.model.name, forward.model)[0]
+    description = (f'{map_name} (fjax.cam, {config.model.name} at {target.describe()}, '
+                   'normalised per face)')
+  else:
+    description = 'a_fus_fake (eq. 9)' if unlabeled else MAPS[map_name]
   if os.path.exists(output):
     raise UserError(f'{output} exists; choose a new --output directory')
   # every example of each split, in the split's order (no protocol selection)
@@ -106,7 +121,10 @@ def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False
                                                    'group_size:1')
     overlap = Overlap()
     for batch in input_pipeline.eval_batches(config, split, batch_size)[2]:  # in order
-      grids = np.asarray(forward.panels(batch['image'], batch['mask'])[key])
+      if is_cam:
+        grids = np.asarray(forward(batch['image'])[1])
+      else:
+        grids = np.asarray(forward.panels(batch['image'], batch['mask'])[key])
       for grid, label, valid, mask in zip(grids, batch['label'], batch['valid'],
                                           batch['mask']):
         if not valid:
@@ -125,7 +143,8 @@ def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False
       report[split] = overlap.report()
   with open(os.path.join(tmp, 'info.json'), 'w') as f:
     json.dump({'workdir': os.path.abspath(workdir), 'dataset': config.dataset.name,
-               'splits': splits, 'map': 'a_fus_fake (eq. 9)' if unlabeled else MAPS[map_name],
+               'model': config.model.name, 'splits': splits, 'map': description,
+               'unlabeled': unlabeled,
                'report': report}, f, indent=2)
   os.rename(tmp, output)  # complete: never a half-written map set under the final name
   return report
@@ -134,17 +153,23 @@ def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False
 def main(argv=None):
   parser = argparse.ArgumentParser(prog='python -m fjax.focus_maps', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--workdir', required=True, help='a trained FoCus run')
+  parser.add_argument('--workdir', required=True, help='a trained FoCus run (any run '
+                      'with --map=gradcam or scorecam)')
   parser.add_argument('--output', required=True)
   parser.add_argument('--splits', default='train,validation,test')
   parser.add_argument('--unlabeled', action='store_true', help="eq. 9's map for every face")
-  parser.add_argument('--map', default='a_fus', choices=sorted(MAPS),
-                      help="the fused map (default) or one branch's CAR map")
+  parser.add_argument('--map', default='a_fus', choices=sorted(MAPS) + ['gradcam', 'scorecam'],
+                      help="the fused map (default), one branch's CAR map, or a CAM of "
+                      'any model (fjax.cam)')
+  parser.add_argument('--cam_batch', type=int, default=64,
+                      help='images per Score-CAM forward pass (channels x faces)')
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.ERROR)
   try:
+    if args.cam_batch < 1:
+      raise UserError(f'--cam_batch must be at least 1, not {args.cam_batch}')
     report = export(args.workdir, args.output, args.splits.split(','), args.unlabeled,
-                    map_name=args.map)
+                    map_name=args.map, cam_batch=args.cam_batch)
   except UserError as e:
     fail(str(e))
   for split, r in report.items():

@@ -2,6 +2,7 @@
 
   python -m fjax.predict --workdir=DIR --input face.jpg clip.mp4 --output OUT [--frames 8]
   python -m fjax.predict --workdir=DIR --split test --output OUT [--limit 16]
+  ... [--cam gradcam|scorecam]   (a CAM of the fake logit instead of the model's map)
 
 Faces are detected and cropped as the data builders crop them (dlib, square box x1.3).
 Writes OUT/predictions.jsonl, one row per face (path, frame, face index: 0 = the largest
@@ -9,6 +10,12 @@ box, as the data sets number faces; box, fake probability, overlay file) or per 
 without a face (status "no face"), OUT/inputs.jsonl, one row per input (its fake
 probability: a video's video-level score; status "ok" or "no face"), and for every face a
 PNG: the face crop beside its localisation map overlaid as a heat map.
+
+Pictures: a header line with the face's fake probability and what the map is, a title over
+each panel, and a colour bar on the right whose label says the scale. The model's own map is
+a fake probability per pixel and is drawn absolute (0 blue, 1 red: a map of 0.14 and one of
+0.70 differ in colour); a CAM (--cam, fjax.cam) is normalised per face (1 = that face's
+peak), its bar labelled so, and its rows carry "map": "gradcam" or "scorecam".
 
 An input's score follows the run's evaluation rule (config.json `evaluation`, defaults
 filled in for older workdirs), named in its row ("rule", "faceless"), so that a photo or a
@@ -90,9 +97,15 @@ def defaults_of(model_name: str) -> dict:
   return common.get_base_config().to_dict()
 
 
-def load_run(workdir: str, step: int | None = None):
-  """(config, model module, predict function) of the given checkpoint, else the one the
-  run's `test_checkpoint` names (the newest, or the best-validation one)."""
+def load_run(workdir: str, step: int | None = None, cam: str | None = None,
+             cam_batch: int = 64):
+  """(config, predict function) of the given checkpoint, else the one the run's
+  `test_checkpoint` names (the newest, or the best-validation one). The function maps
+  images to (fake probability, map): the model's localisation map, or with `cam`
+  ('gradcam' or 'scorecam', fjax.cam) that CAM at the input size, normalised per face
+  (`cam_batch`: images per Score-CAM forward). Its `map_kind` names the map ('model' or
+  the CAM), `panels` gives the model's extra maps, `model`, `model_lib` and
+  `variables` what it runs."""
   import jax  # pylint: disable=g-import-not-at-top
   import ml_collections  # pylint: disable=g-import-not-at-top
   from fjax import checkpoint, evaluate, registry, sharding, state  # pylint: disable=g-import-not-at-top
@@ -116,17 +129,23 @@ def load_run(workdir: str, step: int | None = None):
   st, _ = checkpoint.restore(mgr, abstract, step=step)
   variables = jax.device_put(evaluate.variables(st), sharding.replicated(mesh))
 
-  @jax.jit
-  def forward(images):
-    out = model.apply(variables, images, train=False)
-    return model_lib.score(out), model_lib.localization(out)
+  if cam is None:
+    @jax.jit
+    def forward(images):
+      out = model.apply(variables, images, train=False)
+      return model_lib.score(out), model_lib.localization(out)
+  else:
+    from fjax import cam as cam_lib  # pylint: disable=g-import-not-at-top
+    maps = cam_lib.make(cam, config.model.name, model, model_lib, cam_batch)
+    forward = jax.jit(lambda images: maps(variables, images))
 
   @jax.jit
   def panels(images, masks):
     """Named [B, h, w] maps a model adds to the data-set rows (e.g. similarity maps)."""
     out = model.apply(variables, images, train=False)
     return model_lib.panels(out, masks) if hasattr(model_lib, 'panels') else {}
-  forward.panels = panels
+  forward.panels, forward.map_kind = panels, cam or 'model'
+  forward.model, forward.model_lib, forward.variables = model, model_lib, variables
   return config, forward
 
 
@@ -264,13 +283,95 @@ def clear(files: list[str]):
       pass
 
 
-def overlay(face_rgb: np.ndarray, heat: np.ndarray) -> np.ndarray:
-  """Face crop | face with the [0, 1] map as a JET heat map on top (RGB uint8)."""
-  heat = cv2.resize(heat.astype(np.float32), face_rgb.shape[1::-1],
-                    interpolation=cv2.INTER_LINEAR)
-  colour = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255), cv2.COLORMAP_JET)
-  blend = cv2.addWeighted(face_rgb, 0.55, cv2.cvtColor(colour, cv2.COLOR_BGR2RGB), 0.45, 0)
-  return np.concatenate([face_rgb, blend], axis=1)
+def jet(values: np.ndarray) -> np.ndarray:
+  """Map values in [0, 1] (clipped, never rescaled) -> RGB uint8 of the JET colour map."""
+  levels = np.uint8(np.round(np.clip(values, 0, 1) * 255))
+  return cv2.cvtColor(cv2.applyColorMap(levels, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+
+
+def blend(face_rgb: np.ndarray, heat_map: np.ndarray) -> np.ndarray:
+  """The face with a [0, 1] map on top as a JET heat map, drawn absolute: a map of 0.14
+  is blue, one of 0.70 orange, whatever the face's other values."""
+  heat_map = cv2.resize(heat_map.astype(np.float32), face_rgb.shape[1::-1],
+                        interpolation=cv2.INTER_LINEAR)
+  return cv2.addWeighted(face_rgb, 0.55, jet(heat_map), 0.45, 0)
+
+
+# Picture layout: a header line (the face's score and what the map is), a line of panel
+# titles, the panels (OVERLAY_SIZE high), and on the right a colour bar with its scale.
+HEADER_H, TITLE_H = 24, 20
+TOP = HEADER_H + TITLE_H           # first row of the panels
+BAR_W, BAR_X, BAR_STRIPE, BAR_PAD = 84, 8, 14, 10
+SCALES = {  # map kind -> (tick labels top, middle, bottom; the label along the bar)
+    'probability': (('1', '0.5', '0'), 'probability'),
+    'per_face': (('max', '', '0'), 'norm. per face'),
+}
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_BACKGROUND = (32, 32, 32)
+
+
+def _strip(height: int, width: int) -> np.ndarray:
+  return np.full((height, width, 3), _BACKGROUND, np.uint8)
+
+
+def _write(img: np.ndarray, text: str, x: int, baseline: int, size: float = 0.45):
+  cv2.putText(img, text, (x, baseline), _FONT, size, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def colour_bar(height: int, scale: str) -> np.ndarray:
+  """[height, BAR_W] RGB: the JET bar from 1 (top) to 0 (bottom), its tick labels and,
+  along it, what the values are ('probability' or 'norm. per face')."""
+  ticks, label = SCALES[scale]
+  panel = _strip(height, BAR_W)
+  n = height - 2 * BAR_PAD
+  panel[BAR_PAD:BAR_PAD + n, BAR_X:BAR_X + BAR_STRIPE] = jet(
+      np.linspace(1, 0, n, dtype=np.float32)[:, None].repeat(BAR_STRIPE, 1))
+  for text, y in zip(ticks, (BAR_PAD + 8, BAR_PAD + n // 2 + 4, BAR_PAD + n - 1)):
+    _write(panel, text, BAR_X + BAR_STRIPE + 4, y, 0.4)
+  along = _strip(16, n)  # written horizontally, turned to read bottom-up
+  _write(along, label, 4, 12, 0.42)
+  panel[BAR_PAD:BAR_PAD + n, BAR_W - 18:BAR_W - 2] = np.rot90(along)
+  return panel
+
+
+def bar_position(shape) -> tuple[int, int, int]:
+  """(column, top row, bottom row) of the colour bar's centre line in a picture of
+  `shape`: the top row is the colour of 1, the bottom one that of 0."""
+  x = shape[1] - BAR_W + BAR_X + BAR_STRIPE // 2
+  return x, TOP + BAR_PAD, shape[0] - BAR_PAD - 1
+
+
+def compose(panels, header: str, scale: str = 'probability') -> np.ndarray:
+  """[(title, RGB panel)] side by side under their titles, a header line above, and the
+  colour bar of `scale` on the right."""
+  row = np.concatenate([p for _, p in panels], axis=1)
+  titles = _strip(TITLE_H, row.shape[1] + BAR_W)
+  x = 0
+  for title, p in panels:
+    _write(titles, title, x + 6, TITLE_H - 6)
+    x += p.shape[1]
+  head = _strip(HEADER_H, titles.shape[1])
+  _write(head, header, 6, HEADER_H - 7, 0.5)
+  body = np.concatenate([row, colour_bar(row.shape[0], scale)], axis=1)
+  return np.concatenate([head, titles, body], axis=0)
+
+
+def map_title(kind: str) -> tuple[str, str, str]:
+  """(panel title, header text, scale) of a map kind: 'model' (the model's own map, a
+  probability per pixel) or a CAM method (normalised per face)."""
+  from fjax import cam  # pylint: disable=g-import-not-at-top
+  if kind in cam.TITLES:
+    return cam.TITLES[kind], f'{cam.TITLES[kind]} of the fake logit', 'per_face'
+  return 'map', 'map: fake probability per pixel', 'probability'
+
+
+def overlay(face_rgb: np.ndarray, heat_map: np.ndarray, score: float | None = None,
+            kind: str = 'model') -> np.ndarray:
+  """Face crop | face with the map as a JET heat map on top, titled, under a header with
+  the face's fake probability, and the map's colour bar (RGB uint8)."""
+  title, what, scale = map_title(kind)
+  head = (f'fake probability {score:.3f}  |  ' if score is not None else '') + what
+  return compose([('face', face_rgb), (title, blend(face_rgb, heat_map))], head, scale)
 
 
 def batched(fn, x: np.ndarray, size: int):
@@ -322,9 +423,11 @@ class _Stream:
         row['fake_probability'] = float(prob)
         entry['scores'].append((row['frame'], prob))
     self._write()
+    kind = getattr(self.forward, 'map_kind', 'model')
     for (row, picture, _), heat_map in zip(self.faces, maps):
       path = os.path.join(self.output, row['overlay'])
-      if not cv2.imwrite(path, cv2.cvtColor(overlay(picture, heat_map), cv2.COLOR_RGB2BGR)):
+      drawn = overlay(picture, heat_map, row['fake_probability'], kind)
+      if not cv2.imwrite(path, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
         raise UserError(f'cannot write {path}')
     self.crops, self.faces = [], []
 
@@ -384,6 +487,8 @@ def _predict_input(stream: _Stream, config, path: str, frames, why: str | None,
       row = {'path': path, 'frame': frame_index, 'face': k,
              'box': [round(float(v), 1) for v in box],
              'overlay': f'{prefix}_f{frame_index:05d}_face{k}.png', 'status': 'ok'}
+      if stream.forward.map_kind != 'model':
+        row['map'] = stream.forward.map_kind
       entry['faces'] += 1
       stream.face(input_pipeline.normalize(faces.crop(frame, box, size), config),
                   faces.crop(frame, box, OVERLAY_SIZE), row, entry)
@@ -393,14 +498,16 @@ def _predict_input(stream: _Stream, config, path: str, frames, why: str | None,
 
 
 def predict(workdir: str, inputs: list[str], output: str, num_frames: int = 8,
-            batch_size: int = 16, overwrite: bool = False, on_input=None) -> dict:
+            batch_size: int = 16, overwrite: bool = False, on_input=None,
+            cam: str | None = None, cam_batch: int = 64) -> dict:
   """Streams `inputs` through the model: per-face rows -> predictions.jsonl, per-input
   rows -> inputs.jsonl (the input's score by the run's `evaluation` rule, the video-level
   score for a video; see the module doc), each written as soon as it is complete;
-  `on_input(row)` is called with every inputs.jsonl row once written. Returns counts
-  (read, skipped, faces, rows); UserError when no input could be read."""
+  `on_input(row)` is called with every inputs.jsonl row once written; `cam` draws that
+  CAM (fjax.cam) instead of the model's map. Returns counts (read, skipped, faces, rows);
+  UserError when no input could be read."""
   earlier = earlier_results(output, overwrite)
-  config, forward = load_run(workdir)
+  config, forward = load_run(workdir, cam=cam, cam_batch=cam_batch)
   rule = (config.evaluation.video_score, config.evaluation.faceless)
   input_score([], [], 0, *rule)  # an unknown rule: one error line before any output
   unique = {}
@@ -433,20 +540,22 @@ def predict(workdir: str, inputs: list[str], output: str, num_frames: int = 8,
 
 
 def heat(m: np.ndarray, size: int = OVERLAY_SIZE) -> np.ndarray:
-  """A [0, 1] map as a size x size RGB heat map (nearest: pair maps keep their cells)."""
-  m = cv2.resize(np.clip(m, 0, 1).astype(np.float32), (size, size),
-                 interpolation=cv2.INTER_NEAREST)
-  return cv2.cvtColor(cv2.applyColorMap(np.uint8(m * 255), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+  """A [0, 1] map as a size x size RGB heat map, absolute (nearest: pair maps keep their
+  cells)."""
+  return jet(cv2.resize(np.clip(m, 0, 1).astype(np.float32), (size, size),
+                        interpolation=cv2.INTER_NEAREST))
 
 
 def predict_split(workdir: str, split: str, output: str, limit: int = 16,
-                  overwrite: bool = False) -> list[dict]:
-  """The first `limit` faces of a split of the run's data set, each as one PNG row:
-  face | predicted map | ground-truth mask | the model's own panels (predicted and
-  ground-truth pairs, e.g. the local-similarity maps of fig. 5)."""
+                  overwrite: bool = False, cam: str | None = None,
+                  cam_batch: int = 64) -> list[dict]:
+  """The first `limit` faces of a split of the run's data set, each as one PNG row of
+  titled panels: face | predicted map (or `cam`) | ground-truth mask | the model's own
+  panels (predicted and ground-truth pairs, e.g. the local-similarity maps of fig. 5),
+  under the face's label and fake probability, with the colour bar on the right."""
   from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
   earlier = earlier_results(output, overwrite)
-  config, forward = load_run(workdir)
+  config, forward = load_run(workdir, cam=cam, cam_batch=cam_batch)
   source = input_pipeline.data_source(config, split)
   try:
     os.makedirs(output, exist_ok=True)
@@ -454,6 +563,7 @@ def predict_split(workdir: str, split: str, output: str, limit: int = 16,
     listing = open(os.path.join(output, 'predictions.jsonl'), 'w')
   except OSError as e:
     raise UserError(f'cannot write in --output {output}: {e.strerror or e}') from e
+  title, what, scale = map_title(forward.map_kind)
   rows = []
   for i in range(min(limit, len(source))):
     ex = input_pipeline.prepare(source[i], config, None)
@@ -461,12 +571,18 @@ def predict_split(workdir: str, split: str, output: str, limit: int = 16,
     scores, maps = map(np.asarray, forward(images))
     extra = {k: np.asarray(v)[0] for k, v in forward.panels(images, masks).items()}
     face = cv2.resize(source[i]['image'], (OVERLAY_SIZE,) * 2)
-    picture = np.concatenate([overlay(face, maps[0]), heat(ex['mask'])] +
-                             [heat(v) for v in extra.values()], axis=1)
+    label = int(ex['label'])
+    picture = compose(
+        [('face', face), (title, blend(face, maps[0])), ('mask', heat(ex['mask']))] +
+        [(k, heat(v)) for k, v in extra.items()],
+        f'{("real", "fake")[min(label, 1)]} face, fake probability {float(scores[0]):.3f}'
+        f'  |  {what}', scale)
     name = f'{split}_{i:04d}.png'
-    rows.append({'split': split, 'index': i, 'label': int(ex['label']),
+    rows.append({'split': split, 'index': i, 'label': label,
                  'fake_probability': float(scores[0]), 'panels': ['face', 'map', 'mask',
                                                                   *extra], 'png': name})
+    if forward.map_kind != 'model':
+      rows[-1]['map'] = forward.map_kind
     listing.write(json.dumps(rows[-1]) + '\n')  # the row first: every PNG is listed
     listing.flush()
     cv2.imwrite(os.path.join(output, name), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
@@ -487,21 +603,27 @@ def main(argv=None):
   parser.add_argument('--batch_size', type=int, default=16, help='faces per forward pass')
   parser.add_argument('--overwrite', action='store_true', help='replace the results of an '
                       'earlier predict in --output (only the files it listed)')
+  parser.add_argument('--cam', choices=('gradcam', 'scorecam'), help='draw this class '
+                      'activation map of the fake logit (fjax.cam; normalised per face) '
+                      "instead of the model's own map")
+  parser.add_argument('--cam_batch', type=int, default=64,
+                      help='images per Score-CAM forward pass (channels x faces)')
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.ERROR)
   if bool(args.input) == bool(args.split):
     fail('give either --input PATH... or --split NAME')
-  for name in ('frames', 'batch_size', 'limit'):
+  for name in ('frames', 'batch_size', 'limit', 'cam_batch'):
     if getattr(args, name) < 1:
       fail(f'--{name} must be at least 1, not {getattr(args, name)}')
   try:
     if args.split:
       rows = predict_split(args.workdir, args.split, args.output, args.limit,
-                           args.overwrite)
+                           args.overwrite, args.cam, args.cam_batch)
       print(f'{len(rows)} faces of split {args.split} -> {args.output}')
       return
     counts = predict(args.workdir, args.input, args.output, args.frames, args.batch_size,
-                     args.overwrite, on_input=print_input)
+                     args.overwrite, on_input=print_input, cam=args.cam,
+                     cam_batch=args.cam_batch)
   except UserError as e:
     fail(str(e))
   if counts.get('skipped'):

@@ -57,8 +57,10 @@ def test_predict_image_and_video(trained_workdir, tmp_path):
   for r in photo + video:
     assert r['status'] == 'ok' and 0 <= r['fake_probability'] <= 1
     picture = cv2.imread(str(out / r['overlay']))
-    assert picture.shape == (256, 512, 3)
-    assert not np.array_equal(picture[:, :256], picture[:, 256:])  # the map is drawn
+    # header (score), panel titles, face | map, colour bar (tests/test_cam.py: the layout)
+    assert picture.shape == (predict.TOP + 256, 512 + predict.BAR_W, 3)
+    face, drawn = picture[predict.TOP:, :256], picture[predict.TOP:, 256:512]
+    assert not np.array_equal(face, drawn)  # the map is drawn
   # Per input, the run's evaluation rule (the default, SBI's): the mean over frames of each
   # frame's highest face score (6 faces in batches of 4: one padded batch).
   per_input = [json.loads(l) for l in open(out / 'inputs.jsonl')]
@@ -107,7 +109,8 @@ def test_predict_keeps_inputs_of_the_same_name_apart(trained_workdir, tmp_path):
   assert all(p.startswith('0001-') for p in prefixes.values())  # the stem, then the tag
   images = {p: faces.read_image(p) for p in paths}
   for r in rows:  # the overlay's left half is this row's face, not the other input's
-    left = cv2.cvtColor(cv2.imread(str(out / r['overlay'])), cv2.COLOR_BGR2RGB)[:, :256]
+    left = cv2.cvtColor(cv2.imread(str(out / r['overlay'])),
+                        cv2.COLOR_BGR2RGB)[predict.TOP:, :256]
     box = np.array(r['box'], np.float32)  # rounded to 0.1 px in the row
     own, other = (np.abs(faces.crop(images[p], box, 256).astype(int) - left).mean()
                   for p in sorted(paths, key=lambda p: p != r['path']))
@@ -260,4 +263,7 @@ def test_predict_split_draws_similarity_maps_beside_ground_truth(data_dir, tmp_p
   assert [r['panels'] for r in rows][0] == ['face', 'map', 'mask', 'similarity',
                                             'similarity_gt']
   picture = cv2.imread(os.path.join(out, rows[0]['png']))
-  assert picture.shape == (256, 256 * 5, 3)  # face and overlay, mask, two similarity maps
+  # face and overlay, mask, two similarity maps, each under its title; the colour bar
+  assert picture.shape == (predict.TOP + 256, 256 * 5 + predict.BAR_W, 3)
+  titles = picture[predict.HEADER_H:predict.TOP, :256 * 5]
+  assert all((titles[:, k * 256:(k + 1) * 256] > 128).any() for k in range(5))
