@@ -18,7 +18,7 @@ import optax
 
 from fjax.models import losses
 from fjax.models.backbones.xception import Xception
-from fjax.models.layers import batch_norm
+from fjax.models.layers import batch_norm, compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask', 'au_maps')
 RNGS = ('tamper',)
@@ -48,11 +48,14 @@ class AUEmbedding(nn.Module):
     # rows[ky, y] = 1 where output rows read input row y through tap ky (SAME padding).
     rows = jnp.stack([jnp.arange(h) < h - 1, jnp.ones(h, bool), jnp.arange(h) > 0])
     cols = jnp.stack([jnp.arange(w) < w - 1, jnp.ones(w, bool), jnp.arange(w) > 0])
-    window = (rows[:, None, :, None] & cols[None, :, None, :]).astype(f.dtype) / (h * w)
-    # s[b, ky, kx, k, c] = mean over the tap's window of F * (M_k + 1).
-    s = jnp.einsum('yxhw,bhwk,bhwc->byxkc', window, m_au + 1, f)
-    e = jnp.einsum('byxkc,yxcd->bkd', s, kernel.astype(self.dtype)) + bias
-    return e
+    window = (rows[:, None, :, None] & cols[None, :, None, :]).astype(f.dtype)
+    # s[b, ky, kx, k, c] = mean over the tap's window of F * (M_k + 1): sums over h*w
+    # positions, accumulated and divided in float32 whatever the compute dtype.
+    s = jnp.einsum('yxhw,bhwk,bhwc->byxkc', window, (m_au + 1).astype(f.dtype), f,
+                   preferred_element_type=jnp.float32) / (h * w)
+    e = jnp.einsum('byxkc,yxcd->bkd', s.astype(self.dtype), kernel.astype(self.dtype),
+                   preferred_element_type=jnp.float32)
+    return e + bias  # float32: eqs. 3-4 normalise by sums of its products
 
 
 class AUSpecific(nn.Module):
@@ -68,11 +71,13 @@ class AUSpecific(nn.Module):
     x = _conv_bn_relu(x, self.width, train, self.dtype, 'att2')
     m_au = nn.sigmoid(nn.Conv(self.num_aus, (1, 1), dtype=self.dtype, name='att_out')(x))
     e = AUEmbedding(f.shape[-1], self.dtype, name='embed')(f, m_au)
-    return important_region(e, m_au) * f, m_au
+    return important_region(e, m_au).astype(f.dtype) * f, m_au
 
 
 def important_region(e, m_au):
-  """M_I [B, h, w, 1] from AU embeddings e [B, K, C] and maps M_AU [B, h, w, K]."""
+  """M_I [B, h, w, 1] from AU embeddings e [B, K, C] and maps M_AU [B, h, w, K], in
+  float32 (the C-long dot products and the normalisation by their sum)."""
+  e, m_au = e.astype(jnp.float32), m_au.astype(jnp.float32)
   a = jnp.einsum('bic,bjc->bij', e, e)  # eq. 3, dot products
   # Eq. 4. sum_ij a_ij = |sum_i E_i|^2 >= 0; EPS guards the all-zero case only.
   w_i = a.sum(-1) / (a.sum((1, 2))[:, None] + EPS)
@@ -93,7 +98,8 @@ class AUAgnostic(nn.Module):
     x = nn.Conv(self.width, (1, 1), dtype=self.dtype, name='proj_in')(f).reshape(b, h * w, -1)
     cls = self.param('cls_token', nn.initializers.zeros, (1, 1, self.width))
     x = jnp.concatenate([jnp.broadcast_to(cls, (b, 1, self.width)).astype(x.dtype), x], 1)
-    attn = nn.MultiHeadDotProductAttention(self.heads, dtype=self.dtype, name='msa')(x, x)
+    attn = nn.MultiHeadDotProductAttention(self.heads, dtype=self.dtype,
+                                           force_fp32_for_softmax=True, name='msa')(x, x)
     x = nn.LayerNorm(dtype=self.dtype, name='ln1')(x + attn)  # x' = LN(x + MSA(x))
     ffn = nn.Dense(self.width, dtype=self.dtype, name='ffn2')(
         nn.gelu(nn.Dense(4 * self.width, dtype=self.dtype, name='ffn1')(x)))
@@ -127,7 +133,12 @@ class ARTEncoder(nn.Module):
 def feature_mixing(f_real, f_fake, mask, lam):
   """Eqs. 10-17 for features [B, h, w, C], the resized M_p [B, h, w, 1] and mixing weights
   lam = (lambda1, lambda2, lambda3), each [B]: the fake features with their masked region's
-  statistics and normalised features mixed with the real ones; elsewhere unchanged."""
+  statistics and normalised features mixed with the real ones; elsewhere unchanged.
+  Computed in float32 (means and variances over the region, the division by sigma) and
+  returned in the features' dtype."""
+  dtype = f_fake.dtype
+  f_real, f_fake, mask = (t.astype(jnp.float32) for t in (f_real, f_fake, mask))
+  lam = tuple(l.astype(jnp.float32) for l in lam)
   area = jnp.maximum(mask.sum((1, 2), keepdims=True), EPS)
 
   def stats(f):
@@ -141,7 +152,7 @@ def feature_mixing(f_real, f_fake, mask, lam):
   sig_s = l2 * sig_f + (1 - l2) * sig_r  # eq. 14
   bar_s = l3 * bar_f + (1 - l3) * bar_r  # eq. 15
   region = sig_s * bar_s + mu_s * mask  # eq. 16
-  return f_fake * (1 - mask) + region  # eq. 17
+  return (f_fake * (1 - mask) + region).astype(dtype)  # eq. 17
 
 
 class Model(nn.Module):
@@ -214,7 +225,7 @@ def build(config) -> nn.Module:
   return Model(num_aus=m.num_aus, encoders=m.encoders, width=m.width, heads=m.heads,
                au_specific=m.au_specific, au_agnostic=m.au_agnostic, mixing=m.mixing,
                mix_with_other=not config.input.tamper.image, mix_beta=m.mix_beta,
-               remat=m.remat, dtype=jnp.dtype(m.dtype))
+               remat=m.remat, dtype=compute_dtype(config))
 
 
 def train_inputs(batch):

@@ -17,6 +17,7 @@ import optax
 
 from fjax.models import image_ops, losses
 from fjax.models.backbones.vit import Block, ViT
+from fjax.models.layers import compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ('gumbel',)
@@ -130,7 +131,7 @@ def build(config) -> nn.Module:
   return Model(aux=m.aux, carp=m.carp, cl=m.cl, d=m.d, embed_dim=m.embed_dim,
                depth=m.depth, num_heads=m.num_heads, img_size=config.input.image_size,
                patch_size=m.patch_size, stem=m.stem, tau=m.tau, remat=m.remat,
-               dtype=jnp.dtype(m.dtype))
+               dtype=compute_dtype(config))
 
 
 def _ce(logits, labels, weight):

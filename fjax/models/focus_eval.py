@@ -14,6 +14,7 @@ import optax
 
 from fjax.models import losses
 from fjax.models.backbones.efficientnet import EfficientNet
+from fjax.models.layers import compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ()
@@ -56,7 +57,7 @@ class Model(nn.Module):
 
 def build(config) -> nn.Module:
   return Model(variant=config.model.variant, width=config.model.fpn_width,
-               remat=config.model.remat, dtype=jnp.dtype(config.model.dtype))
+               remat=config.model.remat, dtype=compute_dtype(config))
 
 
 def loss_fn(outputs, batch, config):

@@ -9,7 +9,22 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from fjax.errors import UserError
+
 Dtype = Any
+# model.dtype: the compute dtype of convolutions, dots and activations. Parameters,
+# optimizer state, BatchNorm statistics, reductions, losses and outputs stay float32.
+COMPUTE_DTYPES = ('float32', 'bfloat16')
+
+
+def compute_dtype(config) -> jnp.dtype:
+  """config.model.dtype as a dtype; anything but float32 or bfloat16 is one line (float16
+  would need loss scaling, which fjax does not do)."""
+  name = str(config.model.dtype)
+  if name not in COMPUTE_DTYPES:
+    raise UserError(f'model.dtype={name!r}: use float32 or bfloat16 (mixed precision: '
+                    'bfloat16 compute, float32 parameters)')
+  return jnp.dtype(name)
 
 
 def batch_norm(train: bool, dtype: Dtype, name: str | None = None,
@@ -61,11 +76,16 @@ def _taps(x, k: int, strides: int, dilation: int, out_hw):
 
 
 def _correlate(xp, kernel, strides: int, dilation: int):
-  """y[b, y, x, c] = sum_ij xp[b, s*y + d*i, s*x + d*j, c] w[i, j, 0, c] (no padding)."""
+  """y[b, y, x, c] = sum_ij xp[b, s*y + d*i, s*x + d*j, c] w[i, j, 0, c] (no padding).
+  The k*k products are summed in float32 (at least) and the sum rounded once to xp's
+  dtype, as XLA's convolutions accumulate bf16; one fused loop, no float32 copy."""
   k = kernel.shape[0]
   reach = (k - 1) * dilation + 1
   out_hw = [(n - reach) // strides + 1 for n in xp.shape[1:3]]
-  return sum(tap * kernel[i, j, 0] for i, j, tap in _taps(xp, k, strides, dilation, out_hw))
+  acc = jnp.promote_types(xp.dtype, jnp.float32)
+  kernel = kernel.astype(acc)
+  return sum(tap.astype(acc) * kernel[i, j, 0]
+             for i, j, tap in _taps(xp, k, strides, dilation, out_hw)).astype(xp.dtype)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
@@ -93,14 +113,16 @@ def _shifted_sum_bwd(strides, padding, dilation, residuals, g):
   dx = dxp[:, top:top + x.shape[1], left:left + x.shape[2]]
   # dw[i, j] = sum over batch and positions of tap_ij * g, one tap at a time in a loop
   # (unrolled, XLA on CPU would hold all k*k taps in memory at once).
+  # The sums over batch and positions run in float32 (at least) whatever the dtype.
   window = [(m - 1) * strides + 1 for m in g.shape[1:3]]
+  acc = jnp.promote_types(g.dtype, jnp.float32)
 
   def tap_grad(t, dw):
     i, j = t // k, t % k
     tap = lax.dynamic_slice(xp, (0, i * dilation, j * dilation, 0),
                             (xp.shape[0], *window, xp.shape[-1]))[:, ::strides, ::strides]
-    return dw.at[t].set(jnp.sum(tap * g, axis=(0, 1, 2)))
-  dw = lax.fori_loop(0, k * k, tap_grad, jnp.zeros((k * k, x.shape[-1]), g.dtype))
+    return dw.at[t].set(jnp.sum(tap.astype(acc) * g.astype(acc), axis=(0, 1, 2)))
+  dw = lax.fori_loop(0, k * k, tap_grad, jnp.zeros((k * k, x.shape[-1]), acc))
   return dx, dw.reshape(kernel.shape).astype(kernel.dtype)
 
 

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from fjax.models import image_ops, losses
 from fjax.models.backbones.xception import Xception
-from fjax.models.layers import batch_norm
+from fjax.models.layers import batch_norm, compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ()
@@ -45,7 +45,10 @@ class LLSM(nn.Module):
     w2 = self.param('out_kernel', nn.initializers.lecun_normal(), (self.hidden, 1))[:, 0]
     b2 = self.param('out_bias', nn.initializers.zeros, ())
     hidden = nn.relu(p[:, :, None, :] + q[:, None, :, :] + bias.astype(self.dtype))
-    return jnp.einsum('bpqh,h->bpq', hidden, w2.astype(self.dtype)) + b2
+    # The (hw)^2 x hidden tensor stays in the compute dtype (it is the memory); its sum over
+    # `hidden` accumulates in float32 and the logits are float32.
+    return jnp.einsum('bpqh,h->bpq', hidden, w2.astype(self.dtype),
+                      preferred_element_type=jnp.float32) + b2
 
 
 def naive_pairs(feat, kernel_p, kernel_q, bias, w2, b2):
@@ -75,7 +78,7 @@ class CLAFFM(nn.Module):
 
   @nn.compact
   def __call__(self, a, b):
-    pooled = image_ops.adaptive_avg_pool(b, (4, 4))
+    pooled = image_ops.adaptive_avg_pool(b.astype(jnp.float32), (4, 4))  # means in float32
     g = nn.relu(nn.Conv(max(a.shape[-1] // 4, 8), (4, 4), padding='VALID',
                         dtype=self.dtype)(pooled))
     gate = nn.sigmoid(nn.Conv(a.shape[-1], (1, 1), dtype=self.dtype)(g))  # [B, 1, 1, C_A]
@@ -132,7 +135,7 @@ class Model(nn.Module):
 def build(config) -> nn.Module:
   m = config.model
   return Model(llsm_tap=m.llsm_tap, hidden=m.hidden, claffm=m.claffm, llsm=m.llsm, flm=m.flm,
-               remat=m.remat, dtype=jnp.dtype(m.dtype))
+               remat=m.remat, dtype=compute_dtype(config))
 
 
 def loss_fn(outputs, batch, config):

@@ -18,7 +18,7 @@ import optax
 
 from fjax.models import image_ops, losses
 from fjax.models.backbones.resnet import ResNet
-from fjax.models.layers import batch_norm
+from fjax.models.layers import batch_norm, compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ('dropout',)
@@ -174,9 +174,9 @@ class Model(nn.Module):
     if self.mscc:
       f_a, coarse = MSCC(self.groups, self.dct, self.gcn, self.fuse, official=self.official,
                          dtype=self.dtype, name='mscc')(f_a, train)
-      out['mscc_logits'] = _resize(coarse, hw).astype(jnp.float32)
+      out['mscc_logits'] = _resize(coarse.astype(jnp.float32), hw)
     seg = PixelHead(self.channels, 2, self.dtype, self.official, name='decoder')(f_a, train)
-    out['seg_logits'] = _resize(seg, hw).astype(jnp.float32)
+    out['seg_logits'] = _resize(seg.astype(jnp.float32), hw)  # logits upsampled in float32
     return out
 
 
@@ -192,7 +192,7 @@ def build(config) -> nn.Module:
   return Model(channels=m.channels, groups=m.groups, dct=m.dct, gcn=m.gcn, fuse=m.fuse,
                mfa=m.mfa, mscc=m.mscc, output_stride=m.output_stride, depth=m.depth,
                deep_stem=m.deep_stem, official=m.official, remat=m.remat,
-               dtype=jnp.dtype(m.dtype))
+               dtype=compute_dtype(config))
 
 
 def _ce(logits, labels, weight):

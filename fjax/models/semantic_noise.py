@@ -20,7 +20,7 @@ import optax
 
 from fjax.models import losses
 from fjax.models.backbones.xception import Block, Xception
-from fjax.models.layers import batch_norm
+from fjax.models.layers import batch_norm, compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask', 'noise')
 RNGS = ()
@@ -166,7 +166,7 @@ def build(config) -> nn.Module:
   m = config.model
   return Model(num_classes=m.num_classes, semantic=m.semantic, noise=m.noise,
                taps=tuple(m.taps), official=m.official, remat=m.remat,
-               dtype=jnp.dtype(m.dtype))
+               dtype=compute_dtype(config))
 
 
 def loss_fn(outputs, batch, config):

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from fjax.models import losses
 from fjax.models.backbones.xception import Xception
+from fjax.models.layers import compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ()
@@ -35,7 +36,7 @@ class Model(nn.Module):
 
 
 def build(config) -> nn.Module:
-  return Model(remat=config.model.remat, dtype=jnp.dtype(config.model.dtype))
+  return Model(remat=config.model.remat, dtype=compute_dtype(config))
 
 
 def loss_fn(outputs, batch, config):

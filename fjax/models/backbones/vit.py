@@ -50,7 +50,9 @@ def resample_pos_embed(pos_embed, grid: tuple[int, int], num_prefix: int = 1):
 
 class Attention(nn.Module):
   """Multi-head self-attention; with `return_weights` also the softmax weights
-  [B, heads, N, N] (computed explicitly instead of by the fused kernel)."""
+  [B, heads, N, N] (computed explicitly instead of by the fused kernel). Whatever
+  `dtype`, the scores q k^T are float32 and so is their softmax (jax.nn's attention does
+  the same); the weights times v run in `dtype`, the returned weights stay float32."""
   num_heads: int
   return_weights: bool = False
   dtype: Any = jnp.float32
@@ -63,8 +65,9 @@ class Attention(nn.Module):
                jnp.split(qkv.reshape(b, n, 3, self.num_heads, d // self.num_heads), 3, axis=2))
     weights = None
     if self.return_weights:  # softmax(q k^T / sqrt(d_head)) v
-      weights = jax.nn.softmax(jnp.einsum('bqhd,bkhd->bhqk', q, k) / np.sqrt(q.shape[-1]), -1)
-      x = jnp.einsum('bhqk,bkhd->bqhd', weights, v)
+      scores = jnp.einsum('bqhd,bkhd->bhqk', q, k, preferred_element_type=jnp.float32)
+      weights = jax.nn.softmax(scores / np.sqrt(q.shape[-1]), -1)
+      x = jnp.einsum('bhqk,bkhd->bqhd', weights.astype(v.dtype), v)
     else:
       x = jax.nn.dot_product_attention(q, k, v)
     return nn.Dense(d, dtype=self.dtype, name='proj')(x.reshape(b, n, d)), weights

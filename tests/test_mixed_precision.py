@@ -1,0 +1,145 @@
+"""model.dtype=bfloat16: bf16 compute, float32 parameters, optimizer state, BatchNorm
+statistics, losses and the outputs metrics read; one train step of every model config's
+test preset against float32 from the same initial state and batch."""
+from __future__ import annotations
+
+import importlib
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tests.conftest import error_line, run_cli
+
+# (config, relative loss tolerance, relative update tolerance), measured on the test
+# presets (32-64 px, batches of 4-8, one SGD step at lr 1 so that the update is the
+# gradient). The loss agrees to < 1% (measured 0.1-0.6%, see each row). The gradients
+# of the BatchNorm nets differ much more (measured |g_bf16 - g_f32| / |g_f32| 0.3-0.6 at
+# these sizes: BatchNorm over 8 examples of 1x1-4x4 maps amplifies bf16's rounding of its
+# inputs); the bound checks that the step is the same step (cosine > 0.8), not that it
+# is float32's.
+CASES = {
+    'xception': (2e-2, 0.8),
+    'focus': (2e-2, 0.8),
+    'focus_eval': (2e-2, 0.8),
+    'msccnet': (2e-2, 0.8),
+    'local_similarity': (2e-2, 0.8),
+    'semantic_noise': (2e-2, 0.8),
+    'aunet': (2e-2, 0.8),
+}
+
+
+def _config(name: str, dtype: str):
+  config = importlib.import_module(f'configs.{name}').get_config('test')
+  config.model.dtype = dtype
+  # SGD at lr 1 without momentum or decay: params_after - params_before = -gradient.
+  config.optimizer.update(name='sgd', lr=1.0, momentum=0.0, weight_decay=0.0,
+                          grad_clip=0.0)
+  return config
+
+
+def _batch(config):
+  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  if config.input.tamper.pairs:  # pairs exist only in training batches
+    batch = next(iter(input_pipeline.train_loader(config, 4)))
+  else:
+    batch = next(input_pipeline.eval_batches(config, 'train', 8)[2])
+  return {k: batch[k] for k in input_pipeline.device_keys(config)}
+
+
+def _dtypes(tree) -> set[str]:
+  return {str(x.dtype) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)}
+
+
+def _compute_ops(hlo: str) -> dict[str, int]:
+  """Convolutions and dot products of a lowered (StableHLO) program by result dtype."""
+  counts: dict[str, int] = {}
+  for line in hlo.splitlines():
+    if 'stablehlo.convolution' in line or 'stablehlo.dot_general' in line:
+      found = re.findall(r'->\s*tensor<[^>]*x(\w+)>', line)
+      if found:
+        counts[found[-1]] = counts.get(found[-1], 0) + 1
+  return counts
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_one_bf16_step_matches_float32(name, data_dir):
+  from fjax import registry, sharding, state, train  # pylint: disable=g-import-not-at-top
+  loss_tol, update_tol = CASES[name]
+  c32, c16 = _config(name, 'float32'), _config(name, 'bfloat16')
+  for c in (c32, c16):
+    c.dataset.data_dir = data_dir
+  model_lib = registry.model_module(c32.model.name)
+  m32, m16 = model_lib.build(c32), model_lib.build(c16)
+  mesh = sharding.make_mesh(c32)
+  # The initial state does not depend on the compute dtype: one init serves both.
+  st, shardings = state.create(c32, m32, mesh)
+  abstract16, _ = state.abstract_state(c16, m16, mesh)
+  assert _dtypes(abstract16) == {'float32'}
+  batch = sharding.to_global(_batch(c32), mesh)
+  results = {}
+  for dtype, config, model in (('float32', c32, m32), ('bfloat16', c16, m16)):
+    step = train.make_train_step(config, model_lib, model, mesh, shardings)
+    fresh = jax.tree.map(jnp.copy, st)  # the step donates its state
+    lowered = step.lower(fresh, dict(batch))
+    new, values = lowered.compile()(fresh, dict(batch))
+    results[dtype] = (jax.device_get(new), jax.device_get(values), lowered.as_text())
+  (s32, v32, hlo32), (s16, v16, hlo16) = results['float32'], results['bfloat16']
+
+  # Parameters, optimizer state and BatchNorm statistics stay float32 in bf16 mode.
+  assert _dtypes(s16['params']) == {'float32'}
+  assert _dtypes(s16['opt_state']) <= {'float32'}
+  assert _dtypes(s16['model_state']) <= {'float32'}
+  if 'batch_stats' in s32['model_state']:
+    assert _dtypes(s16['model_state']['batch_stats']) == {'float32'}
+  # bf16 really computes in bf16: its convolutions and dots are bf16 (float32 ones are the
+  # precision-kept reductions: attention scores, class centres, GCN, LLSM's sum, ...);
+  # float32 mode has none.
+  ops16, ops32 = _compute_ops(hlo16), _compute_ops(hlo32)
+  assert 'bf16' not in ops32, ops32
+  assert ops16.get('bf16', 0) > ops16.get('f32', 0), ops16
+
+  # One step: the same loss to loss_tol, the same update to update_tol.
+  assert np.isfinite(v16['loss'])
+  rel_loss = abs(float(v16['loss']) - float(v32['loss'])) / abs(float(v32['loss']))
+  assert rel_loss < loss_tol, (float(v32['loss']), float(v16['loss']))
+  diff = jax.tree.map(lambda a, b: np.sum((np.asarray(a, np.float64) - b) ** 2),
+                      s16['params'], s32['params'])
+  rel_update = np.sqrt(sum(jax.tree.leaves(diff))) / float(v32['grad_norm'])
+  assert rel_update < update_tol, rel_update
+
+  # What the metrics read is float32: every output, the score and the map.
+  images = batch['image'][:, 0] if batch['image'].ndim == 5 else batch['image']
+  out = m16.apply({'params': s16['params'], **s16['model_state']}, images)
+  assert _dtypes(out) == {'float32'}, {k: v.dtype for k, v in out.items()}
+  assert model_lib.score(out).dtype == jnp.float32
+  assert model_lib.localization(out).dtype == jnp.float32
+
+
+def test_depthwise_conv_vjp_in_bf16():
+  """The shifted-slice depthwise conv and its hand-written VJP run in bf16 (float32
+  accumulation) and agree with XLA's grouped convolution in float32 to bf16's precision."""
+  from fjax.models.layers import depthwise_conv  # pylint: disable=g-import-not-at-top
+  x = jax.random.normal(jax.random.key(0), (2, 9, 9, 8))
+  k = jax.random.normal(jax.random.key(1), (3, 3, 1, 8))
+  for stride in (1, 2):
+    def f(x, k, impl, dtype, stride=stride):
+      y = depthwise_conv(x.astype(dtype), k.astype(dtype), stride, 'SAME', impl=impl)
+      return (y.astype(jnp.float32) ** 2).sum(), y
+    (_, y16), g16 = jax.value_and_grad(f, (0, 1), has_aux=True)(x, k, 'shifts', jnp.bfloat16)
+    (_, y32), g32 = jax.value_and_grad(f, (0, 1), has_aux=True)(x, k, 'conv', jnp.float32)
+    assert y16.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(y16, np.float32), y32, atol=0.05, rtol=2e-2)
+    for a, b in zip(g16, g32):
+      assert a.dtype == jnp.float32  # the cast's VJP returns the float32 primal's dtype
+      assert np.linalg.norm(a - b) / np.linalg.norm(b) < 1e-2
+
+
+def test_unknown_dtype_is_one_line(tmp_path):
+  proc = run_cli('fjax.main', '--config=configs/xception.py:test',
+                 '--config.model.dtype=float16x', f'--workdir={tmp_path / "run"}', check=False)
+  assert error_line(proc) == ("error: model.dtype='float16x': use float32 or bfloat16 "
+                              '(mixed precision: bfloat16 compute, float32 parameters)')
+  assert not (tmp_path / 'run').exists()
