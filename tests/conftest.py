@@ -16,10 +16,17 @@ TEST_CONFIG = 'configs/xception.py:test'
 @pytest.fixture(scope='session', autouse=True)
 def compilation_cache(tmp_path_factory):
   """One persistent XLA compilation cache for the session: the many runs of the same test
-  configs (fresh processes each) compile once (same program, same executable)."""
+  configs (fresh processes each, and the tests' own jitted functions) compile once (same
+  program, same executable)."""
   path = str(tmp_path_factory.mktemp('jax_cache'))
-  os.environ['JAX_COMPILATION_CACHE_DIR'] = path
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = path  # read by every CLI subprocess's jax
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+  # This process imported jax while collecting the tests, before the variables were set.
+  import jax  # pylint: disable=g-import-not-at-top
+  from jax.experimental.compilation_cache import compilation_cache  # pylint: disable=g-import-not-at-top
+  jax.config.update('jax_compilation_cache_dir', path)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+  compilation_cache.reset_cache()  # a compilation during collection found none
   return path
 
 
@@ -86,6 +93,16 @@ def run_steps(config, data_dir: str, steps: int):
     st, v = step(st, batch)
     values.append(jax.device_get(v))
   return model_lib, model, mesh, st, batch, values
+
+
+@pytest.fixture(scope='session')
+def semantic_stage1(data_dir, tmp_path_factory):
+  """A Detect-and-Locate stage-1 workdir (4 steps, Adam's L2 weight decay 0.5) for the
+  tests of stage 1 and of stage 2 starting from it (shared, treat as read-only)."""
+  workdir = str(tmp_path_factory.mktemp('semantic_stage1'))
+  run_cli('fjax.main', '--config=configs/semantic_noise.py:test,stage1', f'--workdir={workdir}',
+          '--config.total_steps=4', '--config.optimizer.weight_decay=0.5', data_dir=data_dir)
+  return workdir
 
 
 @pytest.fixture(scope='session')

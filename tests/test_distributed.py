@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from conftest import ROOT, TEST_CONFIG, read_metrics, run_cli
+from conftest import ROOT, TEST_CONFIG, read_metrics
 
 
 def test_eight_devices_match_one_device(data_dir, tmp_path):
@@ -15,15 +15,20 @@ def test_eight_devices_match_one_device(data_dir, tmp_path):
   # 1e-4 in the loss after 3 SGD steps at lr 1e-3. A small SGD step keeps the comparison
   # about sharding: the forward pass with global-batch BatchNorm on four new batches, the
   # first gradient, and the updates.
-  losses, grad_norms = {}, {}
-  for devices in (1, 8):
-    workdir = str(tmp_path / f'd{devices}')
-    run_cli('fjax.main', f'--config={TEST_CONFIG}', f'--workdir={workdir}',
-            '--config.eval_every=100', '--config.optimizer.name=sgd',
-            '--config.optimizer.lr=1e-5', '--config.input.image_size=64',
-            env={'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'},
-            data_dir=data_dir)
-    rows = [r for r in read_metrics(workdir) if r['split'] == 'train']
+  losses, grad_norms, procs = {}, {}, {}
+  for devices in (1, 8):  # both at once: start-up and compilation are single-threaded
+    env = dict(os.environ, TFDS_DATA_DIR=data_dir, JAX_PLATFORMS='cpu',
+               XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
+    with open(tmp_path / f'd{devices}.log', 'w') as log:  # a file: a pipe could block it
+      procs[devices] = subprocess.Popen(
+          [sys.executable, '-m', 'fjax.main', f'--config={TEST_CONFIG}',
+           f'--workdir={tmp_path / f"d{devices}"}', '--config.eval_every=100',
+           '--config.optimizer.name=sgd', '--config.optimizer.lr=1e-5',
+           '--config.input.image_size=64'], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+          stderr=log)
+  for devices, proc in procs.items():
+    assert proc.wait(timeout=600) == 0, (tmp_path / f'd{devices}.log').read_text()[-3000:]
+    rows = [r for r in read_metrics(str(tmp_path / f'd{devices}')) if r['split'] == 'train']
     losses[devices] = [r['loss'] for r in rows]
     grad_norms[devices] = [r['grad_norm'] for r in rows]
   assert len(losses[1]) == 4

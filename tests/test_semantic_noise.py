@@ -75,17 +75,15 @@ def test_five_way_head_reports_recall_per_class(data_dir):
   assert set(labels.tolist()) <= {-1, 0} and (labels == 0).any()
 
 
-def test_stage1_moves_only_its_modules_and_stage2_trains_the_classifier(data_dir, tmp_path):
+def test_stage1_moves_only_its_modules_and_stage2_trains_the_classifier(data_dir,
+                                                                       semantic_stage1):
   """Issue 16.1: with Adam's L2 weight decay strong enough to matter in 4 steps, stage 1
   leaves every module it does not train bit-identical to its initialisation; stage 2
   takes the backbone and semantic heads from stage 1, the rest fresh, and its classifier
   learns (its weights move, scores differ between faces)."""
   from fjax import registry, sharding, state  # pylint: disable=g-import-not-at-top
-  from tests.conftest import run_cli  # pylint: disable=g-import-not-at-top
   from tests.test_faults import final_state  # pylint: disable=g-import-not-at-top
-  stage1 = str(tmp_path / 'stage1')
-  run_cli('fjax.main', '--config=configs/semantic_noise.py:test,stage1', f'--workdir={stage1}',
-          '--config.total_steps=4', '--config.optimizer.weight_decay=0.5', data_dir=data_dir)
+  stage1 = semantic_stage1  # 4 steps with weight decay 0.5 (conftest)
   trained = final_state(stage1, 4)['params']
   config = _config('test,stage1')
   model = registry.model_module(config.model.name).build(config)
