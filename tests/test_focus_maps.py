@@ -15,6 +15,19 @@ from fjax.focus_maps import Overlap
 from tests.conftest import TEST_CONFIG, error_line, read_metrics, run_cli
 
 
+
+def assert_one_map_per_example(maps, split: str, data_dir: str) -> None:
+  """An exported split holds one map per example of the tiny demo split, at the crop's
+  size, zero on real faces."""
+  source = tfds.data_source('demo_forgeries/tiny', split=split, data_dir=data_dir)
+  stored = grain.sources.ArrayRecordDataSource([os.path.join(maps, f'{split}.array_record')])
+  assert len(stored) == len(source)
+  for i in range(len(source)):
+    m = cv2.imdecode(np.frombuffer(stored[i], np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert m.shape == source[i]['image'].shape[:2]
+    if source[i]['label'] == 0:
+      assert not m.any()
+
 def test_export_and_train_on_focus_maps(data_dir, trained_workdir, focus_maps, tmp_path):
   run, maps, printed = focus_maps
   assert 'pixel AUC' in printed and 'real-face prior' in printed
@@ -22,14 +35,7 @@ def test_export_and_train_on_focus_maps(data_dir, trained_workdir, focus_maps, t
     info = json.load(f)
   assert info['map'] == 'a_fus (eq. 5)' and 0 <= info['report']['test']['pixel_auc'] <= 1
   for split in ('train', 'test'):
-    source = tfds.data_source('demo_forgeries/tiny', split=split, data_dir=data_dir)
-    stored = grain.sources.ArrayRecordDataSource([os.path.join(maps, f'{split}.array_record')])
-    assert len(stored) == len(source)
-    for i in range(len(source)):
-      m = cv2.imdecode(np.frombuffer(stored[i], np.uint8), cv2.IMREAD_GRAYSCALE)
-      assert m.shape == source[i]['image'].shape[:2]
-      if source[i]['label'] == 0:
-        assert not m.any()
+    assert_one_map_per_example(maps, split, data_dir)
   # Another model trains with the maps as its mask supervision.
   xdir = str(tmp_path / 'xception_on_focus')
   run_cli('fjax.main', f'--config={TEST_CONFIG}', f'--workdir={xdir}',
