@@ -110,12 +110,13 @@ def test_sigterm_then_kill_then_resume_is_bit_identical(cell, data_dir, request,
   # 1. SIGTERM once a random early checkpoint exists: it checkpoints and says so.
   proc = start(faulted, stderr=subprocess.PIPE, text=True)
   _wait_for_step(faulted, 1, proc)
+  time.sleep(rng.uniform(0, 0.15))
+  proc.send_signal(signal.SIGTERM)
   # The straight run starts once the faulted one has compiled its train step (it then
-  # finds it in the compilation cache) and runs beside the faulted ones.
+  # finds it in the compilation cache) and runs beside the faulted ones; started after
+  # the signal, which must reach a run of TOTAL short steps early.
   with open(tmp_path / 'straight.log', 'w') as log:  # a file: a pipe could fill and block it
     reference = start(straight, STRAIGHT_ARGS, stderr=log)
-  time.sleep(rng.uniform(0, 0.3))
-  proc.send_signal(signal.SIGTERM)
   stderr = proc.communicate(timeout=300)[1]
   line = stderr.strip().splitlines()[-1]
   assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
