@@ -156,12 +156,13 @@ def test_predict_streams_one_input_at_a_time(trained_workdir, tmp_path, monkeypa
     alive.extend(weakref.ref(frame) for _, frame in frames)
     return frames
 
-  def load_run(workdir):
-    config, forward = load(workdir)
+  def load_run(workdir, **kwargs):
+    config, forward = load(workdir, **kwargs)
     config.evaluation.video_score = 'mean_faces'  # the mean over every face
     def logged(images):
       events.append(images.shape[0])
       return forward(images)
+    logged.map_kind = forward.map_kind  # the model's own map (no CAM)
     return config, logged
 
   monkeypatch.setattr(predict, 'frames_of', frames_of)
@@ -211,8 +212,8 @@ def test_predict_astronaut_frame_is_its_best_face(trained_workdir, tmp_path, mon
   cv2.imwrite(photo, cv2.cvtColor(media.astronaut(), cv2.COLOR_RGB2BGR))
   load = predict.load_run
 
-  def load_run(workdir):
-    config, forward = load(workdir)
+  def load_run(workdir, **kwargs):
+    config, forward = load(workdir, **kwargs)
     config.evaluation.faceless = 'half'
     return config, forward
 
