@@ -135,7 +135,8 @@ def test_initialisation_is_the_released_one():
   config = _config()
   config.input.image_size = 64
   model = semantic_noise.build(config)
-  p = model.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))['params']
+  # jitted: op by op, the whole network's init took 9 minutes in the session-9 CI run
+  p = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))['params']
   k = np.asarray(p['seg3']['Conv_1']['kernel'])  # 3x3, 728 -> 256
   assert np.std(k) == pytest.approx(math.sqrt(2 / (9 * 256)), rel=0.02)
   assert np.asarray(p['backbone']['conv1']['kernel']).std() == pytest.approx(
