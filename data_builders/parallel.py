@@ -95,6 +95,8 @@ _WORKER_BUILDER = None
 
 
 def _init_worker(builder_bytes: bytes) -> None:
+  # The bytes are this build's own builder, pickled in memory by the building process for
+  # the workers it spawns (multiprocessing pickles its arguments anyway); never a file.
   import pickle  # pylint: disable=g-import-not-at-top
   global _WORKER_BUILDER
   _WORKER_BUILDER = pickle.loads(builder_bytes)
