@@ -22,7 +22,7 @@ import numpy as np
 
 from fjax import files, locks, metrics
 from fjax.errors import UserError
-from fjax.preprocess import augment, corruptions, labels, self_blend, tamper
+from fjax.preprocess import augment, corruptions, faces, labels, self_blend, tamper
 
 DEVICE_KEYS = ('image', 'label', 'mask', 'valid', 'video_hash', 'method_hash', 'frame', 'face')
 # Per-pixel labels a config may add (`input.labels`), made on the fly from the final image
@@ -329,10 +329,16 @@ def protocol(config, split: str, source: Source, train: bool) -> Source:
 def _frame_subset(t: dict, n: int) -> np.ndarray:
   """Indices of the examples at N evenly spaced frames of each video's sampled frames
   (the stored ones and the faceless ones the build recorded)."""
-  frames = _video_frames(t)
-  chosen = {k: set(f[i] for i in _even(len(f), n)) for k, f in frames.items()}
+  chosen = _chosen_frames(t, n)
   return np.array([i for i, (m, v, f) in enumerate(zip(t['method'], t['video_id'], t['frame']))
                    if f in chosen[video_key(m, v)]], np.int64)
+
+
+def _chosen_frames(t: dict, n: int) -> dict[str, set[int]]:
+  """video key -> its N frames, evenly spaced (as the builders sample a video's frames)
+  among its sampled frames."""
+  return {k: {f[i] for i in faces.even_indices(len(f), n)}
+          for k, f in _video_frames(t).items()}
 
 
 def _video_frames(t: dict) -> dict[str, list[int]]:
@@ -342,10 +348,6 @@ def _video_frames(t: dict) -> dict[str, list[int]]:
   for v, f, _, m in t['faceless']:
     frames.setdefault(video_key(m, v), set()).add(int(f))
   return {k: sorted(f) for k, f in frames.items()}
-
-
-def _even(total: int, n: int) -> list[int]:
-  return sorted(set(np.linspace(0, total - 1, min(n, total)).round().astype(int)))
 
 
 def faceless_rows(config, split: str, source: Source):
@@ -359,9 +361,7 @@ def faceless_rows(config, split: str, source: Source):
   rows = [(v, int(f), int(label), m) for v, f, label, m in t['faceless']
           if (label == 0 or ((not methods or m in methods) and (not held or m == held)))]
   if config.dataset.frames_test:
-    frames = _video_frames(t)
-    chosen = {k: set(f[i] for i in _even(len(f), config.dataset.frames_test))
-              for k, f in frames.items()}
+    chosen = _chosen_frames(t, config.dataset.frames_test)
     rows = [r for r in rows if r[1] in chosen[video_key(r[3], r[0])]]
   if config.dataset.name.split('/')[0] in config.dataset.single_subject:  # with its video
     all_keys = {video_key(m, v) for m, v in zip(t['method'], t['video_id'])}
