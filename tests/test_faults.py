@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import jax
@@ -21,7 +22,7 @@ import pytest
 
 from conftest import ROOT, TEST_CONFIG, error_line, read_metrics, run_cli
 
-TOTAL = 6
+TOTAL = 8
 # The faulted runs checkpoint every step (so that each fault lands between checkpoints);
 # the straight run only at its end: checkpointing must not change what is trained.
 ARGS = (f'--config.total_steps={TOTAL}', '--config.checkpoint_every=1',
@@ -63,6 +64,26 @@ def _wait_for_step(workdir, step, proc, timeout=300):
       return
     time.sleep(0.02)
   raise AssertionError(f'no checkpoint {step} in {workdir} (exit {proc.poll()})')
+
+
+def _signal_after_step(proc, step):
+  """Sends SIGTERM to proc as soon as its stderr logs train step `step`; returns the thread
+  that drains the pipe until the process exits and the list it appends the lines to."""
+  lines, logged = [], threading.Event()
+  def drain():
+    for line in proc.stderr:
+      lines.append(line)
+      if f'[train] step {step}:' in line:
+        logged.set()
+  reader = threading.Thread(target=drain, daemon=True)
+  reader.start()
+  deadline = time.time() + 300
+  while not logged.wait(timeout=0.1) and proc.poll() is None and time.time() < deadline:
+    pass
+  if not logged.is_set():
+    raise AssertionError(f'no step {step} logged (exit {proc.poll()}): {"".join(lines)[-3000:]}')
+  proc.send_signal(signal.SIGTERM)
+  return reader, lines
 
 
 def final_state(workdir, step=TOTAL):
@@ -107,17 +128,18 @@ def test_sigterm_then_kill_then_resume_is_bit_identical(cell, data_dir, request,
     request.addfinalizer(lambda: p.poll() is None and (p.kill(), p.wait()))  # if one failed
     return p
 
-  # 1. SIGTERM once a random early checkpoint exists: it checkpoints and says so.
+  # 1. SIGTERM right after the log line of a random early step (read as it is written: a
+  # checkpoint directory appears only once its asynchronous write is final, which under
+  # load can be several steps later): the run checkpoints and says so.
   proc = start(faulted, stderr=subprocess.PIPE, text=True)
-  _wait_for_step(faulted, 1, proc)
-  time.sleep(rng.uniform(0, 0.15))
-  proc.send_signal(signal.SIGTERM)
+  reader, stderr = _signal_after_step(proc, rng.randint(1, 2))
   # The straight run starts once the faulted one has compiled its train step (it then
-  # finds it in the compilation cache) and runs beside the faulted ones; started after
-  # the signal, which must reach a run of TOTAL short steps early.
+  # finds it in the compilation cache) and runs beside the faulted ones.
   with open(tmp_path / 'straight.log', 'w') as log:  # a file: a pipe could fill and block it
     reference = start(straight, STRAIGHT_ARGS, stderr=log)
-  stderr = proc.communicate(timeout=300)[1]
+  proc.wait(timeout=300)
+  reader.join(timeout=60)
+  stderr = ''.join(stderr)
   line = stderr.strip().splitlines()[-1]
   assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
   assert 'Traceback' not in stderr and line.startswith('stopped: SIGTERM at step'), line
@@ -126,7 +148,7 @@ def test_sigterm_then_kill_then_resume_is_bit_identical(cell, data_dir, request,
 
   # 2. The same command, killed with SIGKILL after a random further checkpoint.
   proc = start(faulted, stderr=subprocess.DEVNULL)
-  _wait_for_step(faulted, rng.randint(stopped_at + 1, TOTAL - 1), proc)
+  _wait_for_step(faulted, rng.randint(stopped_at + 1, TOTAL - 2), proc)
   time.sleep(rng.uniform(0, 0.2))
   proc.kill()
   proc.wait()
