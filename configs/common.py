@@ -26,7 +26,7 @@ def get_base_config() -> ml_collections.ConfigDict:
       # data sets (e.g. ('dfdc',)) evaluated on their videos with one face in every frame
       single_subject=(),
       focus_maps=''))  # with mask_source=focus: the output of python -m fjax.focus_maps
-  # How face scores become frame and video scores (fjax.metrics.VIDEO_SCORES, FACELESS):
+  # How face scores become frame and video scores (fjax.trainer.metrics.VIDEO_SCORES, FACELESS):
   # 'mean_frame_max' (a frame's highest face score, a video's mean over frames) or
   # 'mean_faces'; frames without a face: 'skip' (a video without any face scores 0.5) or
   # 'half' (each scores 0.5). Evaluation and predict follow the same rule.

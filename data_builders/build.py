@@ -67,7 +67,7 @@ def build(name: str, config: str | None, data_dir: str, manual_dir: str | None =
   num_processes > 1 needs Python's usual `if __name__ == '__main__':` guard, and cannot
   be read from stdin."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from fjax import locks  # pylint: disable=g-import-not-at-top
+  from fjax.util import locks  # pylint: disable=g-import-not-at-top
   if num_processes < 1:
     raise ValueError(f'--num_processes must be at least 1, not {num_processes}')
   beam_kwargs = {}

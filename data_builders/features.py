@@ -11,12 +11,12 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_builders import report
-from fjax.preprocess import labels
+from fjax.data import labels
 
 LABELS = ('real', 'fake')
 # Manipulation maps of every face (zeros on real faces), uint8 PNG scaled from [0, 1]:
 # `mask` is the data set's own (FF++ mask videos, exact self-blend masks, DEFACTO masks);
-# the others are computed from the aligned real/fake pair (fjax.preprocess.labels).
+# the others are computed from the aligned real/fake pair (fjax.data.labels).
 PAIR_MASKS = {f'mask_{name}': fn for name, fn in labels.PAIR_MAPS.items()}
 
 
@@ -32,7 +32,7 @@ def face_features(size: int) -> tfds.features.FeaturesDict:
       'identity': tfds.features.Text(),
       'frame': tfds.features.Scalar(dtype=np.int32),
       # Which face of its frame this is: faces ordered by detector box area, 0 = the
-      # largest (fjax.preprocess.faces.detect_faces' order; predict numbers them alike).
+      # largest (fjax.data.faces.detect_faces' order; predict numbers them alike).
       'face': tfds.features.Scalar(dtype=np.int32),
       'box': tfds.features.Tensor(shape=(4,), dtype=np.float32),
       'landmarks': tfds.features.Tensor(shape=(68, 2), dtype=np.float32),

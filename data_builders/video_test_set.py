@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_builders import features, parallel, report
-from fjax.preprocess import faces
+from fjax.data import faces
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 

@@ -50,7 +50,7 @@ def synthetic_batch(config, batch: int):
   """Random arrays shaped like a training batch (with AUNet's pair axis when
   `input.tamper.pairs`): `batch` examples."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  from fjax.data import examples  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   size = config.input.image_size
   lead = (batch, 2) if config.input.tamper.pairs else (batch,)
@@ -60,9 +60,9 @@ def synthetic_batch(config, batch: int):
           'valid': np.ones(lead, np.float32), 'video_hash': np.zeros(lead, np.int32),
           'method_hash': np.zeros(lead, np.int32), 'frame': np.zeros(lead, np.int32),
           'face': np.zeros(lead, np.int32),
-          **{k: rng.standard_normal((*lead, size, size, input_pipeline.LABEL_CHANNELS[k]),
+          **{k: rng.standard_normal((*lead, size, size, examples.LABEL_CHANNELS[k]),
                                     np.float32)
-             for k in config.input.labels if k in input_pipeline.LABEL_CHANNELS},
+             for k in config.input.labels if k in examples.LABEL_CHANNELS},
           **({'method_label': rng.integers(0, 5, lead).astype(np.int32)}
              if 'method_label' in config.input.labels else {})}
 
@@ -73,14 +73,14 @@ def _images_per_example(config) -> int:
 
 def bench(config, steps: int) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
-  from fjax import registry, sharding, state, train  # pylint: disable=g-import-not-at-top
+  from fjax import run as run_lib  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import sharding, train  # pylint: disable=g-import-not-at-top
   sharding.initialize_distributed()
-  model_lib = registry.model_module(config.model.name)
-  model = model_lib.build(config)
-  mesh = sharding.make_mesh(config)
+  r = run_lib.open_run(config)
+  mesh = r.mesh
   local = sharding.local_batch_size(config.batch_size, mesh)
-  st, shardings = state.create(config, model, mesh)
-  step_fn = train.make_train_step(config, model_lib, model, mesh, shardings)
+  st, shardings = r.fresh_state()
+  step_fn = train.make_train_step(config, r.model_lib, r.model, mesh, shardings)
   batch = sharding.to_global(synthetic_batch(config, local), mesh)
   t0 = time.perf_counter()
   compiled = step_fn.lower(st, batch).compile()
@@ -119,18 +119,10 @@ def plan(config) -> dict:
   temporaries. Compiled by the CPU backend: accelerator compilers lay out and fuse
   otherwise, so read it as an estimate."""
   import jax  # pylint: disable=g-import-not-at-top
-  from fjax import registry, sharding, state, train  # pylint: disable=g-import-not-at-top
-  model_lib = registry.model_module(config.model.name)
-  model = model_lib.build(config)
-  mesh = sharding.make_mesh(config)
-  sharding.local_batch_size(config.batch_size, mesh)
-  abstract, shardings = state.abstract_state(config, model, mesh)
-  step_fn = train.make_train_step(config, model_lib, model, mesh, shardings)
-  batch = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding.batch_sharding(mesh)),
-      synthetic_batch(config, config.batch_size))
+  from fjax.trainer import sharding  # pylint: disable=g-import-not-at-top
+  lowered, mesh, abstract = lowered_step(config)
   t0 = time.perf_counter()
-  compiled = step_fn.lower(abstract, batch).compile()
+  compiled = lowered.compile()
   mem, cost = compiled.memory_analysis(), compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else (cost or {})
   devices = mesh.shape[sharding.DATA_AXIS]
@@ -157,10 +149,10 @@ def bench_input(config, steps: int, demo_data: bool = False, tflops=()) -> dict:
   batch) on this host, and, from the train step's FLOPs (XLA's count of the lowered step,
   nothing compiled), how many such host cores keep an accelerator of each effective
   TFLOP/s busy. With `workers=0` the loader runs in this process: images/s per core."""
-  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  from fjax.data import loaders  # pylint: disable=g-import-not-at-top
   if demo_data:
     config = on_demo_data(config)
-  it = iter(input_pipeline.train_loader(config, config.batch_size))
+  it = iter(loaders.train_loader(config, config.batch_size))
   next(it)  # start-up: opening files, starting workers
   t0 = time.perf_counter()
   for _ in range(steps):
@@ -191,20 +183,27 @@ def on_demo_data(config):
   return c
 
 
+def lowered_step(config):
+  """(the train step lowered for the config's mesh with abstract state and a synthetic
+  global batch, the mesh, the abstract state): nothing is allocated or run."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from fjax import run as run_lib  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import sharding, train  # pylint: disable=g-import-not-at-top
+  r = run_lib.open_run(config)
+  sharding.local_batch_size(config.batch_size, r.mesh)  # one line when it does not divide
+  abstract, shardings = r.abstract_state()
+  step_fn = train.make_train_step(config, r.model_lib, r.model, r.mesh, shardings)
+  batch = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                     sharding=sharding.batch_sharding(r.mesh)),
+      synthetic_batch(config, config.batch_size))
+  return step_fn.lower(abstract, batch), r.mesh, abstract
+
+
 def step_flops(config) -> float:
   """FLOPs of one train step at the config's global batch on one device (XLA's cost
   analysis of the lowered step; the accumulation scan's body counted accum_steps times)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from fjax import registry, sharding, state, train  # pylint: disable=g-import-not-at-top
-  model_lib = registry.model_module(config.model.name)
-  model = model_lib.build(config)
-  mesh = sharding.make_mesh(config)
-  abstract, shardings = state.abstract_state(config, model, mesh)
-  step_fn = train.make_train_step(config, model_lib, model, mesh, shardings)
-  batch = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding.batch_sharding(mesh)),
-      synthetic_batch(config, config.batch_size))
-  cost = step_fn.lower(abstract, batch).cost_analysis()
+  cost = lowered_step(config)[0].cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else (cost or {})
   return float(cost.get('flops', 0.0)) * config.accum_steps
 
@@ -277,7 +276,7 @@ def bench_depthwise(steps: int) -> list[dict]:
 
 def main(argv):
   del argv
-  from fjax.errors import UserError  # pylint: disable=g-import-not-at-top
+  from fjax.util.errors import UserError  # pylint: disable=g-import-not-at-top
   if FLAGS.plan:  # host devices must be set before JAX starts its backend
     os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                                f' --xla_force_host_platform_device_count={FLAGS.devices}')

@@ -41,7 +41,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from fjax.errors import UserError
+from fjax.util.errors import UserError
 
 METHODS = ('gradcam', 'scorecam')
 TITLES = {'gradcam': 'Grad-CAM', 'scorecam': 'Score-CAM'}

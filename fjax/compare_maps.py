@@ -11,8 +11,8 @@ import json
 import os
 import sys
 
-from fjax import files
-from fjax.errors import UserError, fail
+from fjax.util import files
+from fjax.util.errors import UserError, fail
 
 
 def row(workdir: str) -> dict:

@@ -18,8 +18,9 @@ import sys
 import jax
 import numpy as np
 
-from fjax import files, input_pipeline
-from fjax.errors import UserError
+from fjax.data import sources
+from fjax.util import files
+from fjax.util.errors import UserError
 
 COLUMNS = ('auc', 'acc', 'eer', 'ap', 'video_auc', 'video_acc', 'video_eer', 'video_ap')
 
@@ -47,8 +48,8 @@ def evaluate_datasets(config, names, split, evaluate_split, workdir: str, writer
   for name in names:
     c = config_for(config, name)
     try:
-      if not input_pipeline.is_built(c):
-        print(f'skipped: {name}: not built in {input_pipeline.data_dir(c)} (python -m '
+      if not sources.is_built(c):
+        print(f'skipped: {name}: not built in {sources.data_dir(c)} (python -m '
               f'data_builders.build {name.split("/")[0]} ...)', file=sys.stderr, flush=True)
         continue
       s = split_of(c, split)

@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 from absl import logging
 
-from fjax import metrics
-from fjax.errors import UserError, fail
+from fjax.trainer import metrics
+from fjax.util.errors import UserError, fail
 
 
 def _png(m: np.ndarray) -> bytes:
@@ -91,7 +91,8 @@ MAPS = {'a_fus': 'a_fus (eq. 5)', 'a_rgb': 'a_rgb (eq. 4)', 'a_aux': 'a_aux (eq.
 def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False,
            batch_size: int = 32, map_name: str = 'a_fus', cam_batch: int = 64) -> dict:
   from array_record.python import array_record_module  # pylint: disable=g-import-not-at-top
-  from fjax import cam, input_pipeline, predict  # pylint: disable=g-import-not-at-top
+  from fjax import cam, predict  # pylint: disable=g-import-not-at-top
+  from fjax.data import loaders, sources  # pylint: disable=g-import-not-at-top
   is_cam = map_name in cam.METHODS
   if unlabeled and map_name not in ('a_fus', *cam.METHODS):
     raise UserError('--unlabeled exports the fused fake-class map (eq. 9); leave out --map')
@@ -116,11 +117,11 @@ def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False
   os.makedirs(tmp, exist_ok=True)
   key = 'a_fus_fake' if unlabeled else map_name
   for split in splits:
-    crop = input_pipeline.data_source(config, split)[0]['image'].shape[0]
+    crop = sources.data_source(config, split)[0]['image'].shape[0]
     writer = array_record_module.ArrayRecordWriter(os.path.join(tmp, f'{split}.array_record'),
                                                    'group_size:1')
     overlap = Overlap()
-    for batch in input_pipeline.eval_batches(config, split, batch_size)[2]:  # in order
+    for batch in loaders.eval_batches(config, split, batch_size)[2]:  # in order
       if is_cam:
         grids = np.asarray(forward(batch['image'])[1])
       else:

@@ -35,36 +35,31 @@ def _define_config_flag():
 
 def run(config, workdir: str, mode: str, split: str | None = None, datasets=()):
   import jax  # pylint: disable=g-import-not-at-top
-  from fjax import checkpoint, evaluate, registry, sharding, state, summary, train  # pylint: disable=g-import-not-at-top
-  from fjax.writers import MetricWriter  # pylint: disable=g-import-not-at-top
+  from fjax import run as run_lib, summary  # pylint: disable=g-import-not-at-top
   from fjax.models.layers import compute_dtype  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import checkpoint, evaluate, sharding, train  # pylint: disable=g-import-not-at-top
+  from fjax.trainer.writers import MetricWriter  # pylint: disable=g-import-not-at-top
+  from fjax.util import files  # pylint: disable=g-import-not-at-top
+  from fjax.util.paths import check_dir_path  # pylint: disable=g-import-not-at-top
   compute_dtype(config)  # a bad model.dtype is one line before anything starts
   sharding.initialize_distributed()
-  from fjax.paths import check_dir_path  # pylint: disable=g-import-not-at-top
-  from fjax import files  # pylint: disable=g-import-not-at-top
   check_dir_path(workdir, '--workdir')
   files.makedirs(workdir)
   if mode == 'train':
     result = train.train_and_evaluate(config, workdir)
     _print_table(config, result)
     return result
-  model_lib = registry.model_module(config.model.name)
-  model = model_lib.build(config)
-  if mode == 'summary':
-    checkpoint.check_workdir_model(workdir, config)
-    return summary.write_summary(config, model_lib, model, workdir)
-  mesh = sharding.make_mesh(config)
   checkpoint.check_workdir_model(workdir, config)
-  mgr = checkpoint.manager(workdir, read_only=True)
-  if mgr.latest_step() is None:
-    raise UserError(f'{workdir} holds no checkpoint to evaluate; train first')
-  abstract, _ = state.abstract_state(config, model, mesh)
-  st, step = checkpoint.restore(mgr, abstract, step=checkpoint.test_step(mgr, config))
+  r = run_lib.open_run(config)
+  if mode == 'summary':
+    return summary.write_summary(config, r.model_lib, r.model, workdir)
+  mesh = r.mesh
+  st, step = r.restore(workdir)
+  eval_step = evaluate.make_eval_step(r.model_lib, r.model, mesh)
   requested_split, split = split, split or config.dataset.split_test
-  eval_step = evaluate.make_eval_step(model_lib, model, mesh)
   writer = MetricWriter(workdir)
   if mode == 'robustness':
-    from fjax import robustness  # pylint: disable=g-import-not-at-top
+    from fjax.trainer import robustness  # pylint: disable=g-import-not-at-top
     table = robustness.run(config, lambda c, s: evaluate.evaluate(c, st, eval_step, mesh, s),
                            split, workdir, writer, step)
     writer.close()
@@ -100,7 +95,7 @@ def _print_table(config, result: dict) -> None:
           file=sys.stderr, flush=True)
 
 
-from fjax.errors import UserError, fail  # pylint: disable=g-import-not-at-top,wrong-import-position
+from fjax.util.errors import UserError, fail  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 class _QuietLibraries:

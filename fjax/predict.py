@@ -54,47 +54,22 @@ from __future__ import annotations
 import argparse
 import collections
 import hashlib
-import importlib
 import json
 import os
-import pkgutil
 import re
 
 import cv2
 import numpy as np
 from absl import logging
 
-from fjax import metrics
-from fjax.errors import UserError, fail
-from fjax.paths import check_dir_path
+from fjax.trainer import metrics
+from fjax.util.errors import UserError, fail
+from fjax.util.paths import check_dir_path
 
 OVERLAY_SIZE = 256
 RESULT_FILES = ('predictions.jsonl', 'inputs.jsonl')
 OVERLAY_NAME = re.compile(r'_f\d{5}_face\d+\.png$')  # overlays of --input, every version
 PENDING_ROWS = 1024  # rows waiting behind a partial batch before it runs anyway
-
-
-def with_defaults(saved: dict, defaults: dict) -> dict:
-  """A workdir's saved config with keys added since it was written set to their defaults."""
-  out = dict(saved)
-  for key, value in defaults.items():
-    if key not in out:
-      out[key] = value
-    elif isinstance(value, dict) and isinstance(out[key], dict):
-      out[key] = with_defaults(out[key], value)
-  return out
-
-
-def defaults_of(model_name: str) -> dict:
-  """The defaults of the config file whose model is `model_name` (the base config's if
-  none is): what a workdir written before a key existed gets for that key."""
-  import configs  # pylint: disable=g-import-not-at-top
-  from configs import common  # pylint: disable=g-import-not-at-top
-  for info in pkgutil.iter_modules(configs.__path__):
-    module = importlib.import_module(f'configs.{info.name}')
-    if hasattr(module, 'get_config') and module.get_config().model.name == model_name:
-      return module.get_config().to_dict()
-  return common.get_base_config().to_dict()
 
 
 def load_run(workdir: str, step: int | None = None, cam: str | None = None,
@@ -107,26 +82,12 @@ def load_run(workdir: str, step: int | None = None, cam: str | None = None,
   the CAM), `panels` gives the model's extra maps, `model`, `model_lib` and
   `variables` what it runs."""
   import jax  # pylint: disable=g-import-not-at-top
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  from fjax import checkpoint, evaluate, registry, sharding, state  # pylint: disable=g-import-not-at-top
-  check_dir_path(workdir, '--workdir')
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    raise UserError(f'{workdir} is not an fjax workdir (no config.json)')
-  with open(path) as f:
-    saved = json.load(f)
-  config = ml_collections.ConfigDict(with_defaults(
-      saved, defaults_of(saved.get('model', {}).get('name', ''))))
-  config.mesh.axes, config.mesh.shape, config.mesh.param_rules = ['data'], [-1], []
-  model_lib = registry.model_module(config.model.name)
-  model = model_lib.build(config)
-  mesh = sharding.make_mesh(config)
-  mgr = checkpoint.manager(workdir, read_only=True)
-  if mgr.latest_step() is None:
-    raise UserError(f'{workdir} holds no checkpoint')
-  abstract, _ = state.abstract_state(config, model, mesh)
-  step = checkpoint.test_step(mgr, config) if step is None else step
-  st, _ = checkpoint.restore(mgr, abstract, step=step)
+  from fjax import registry, run as run_lib  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import evaluate, sharding  # pylint: disable=g-import-not-at-top
+  config = run_lib.saved_config(workdir)
+  r = run_lib.open_run(config)
+  model_lib, model, mesh = r.model_lib, r.model, r.mesh
+  st, _ = r.restore(workdir, step)
   variables = jax.device_put(evaluate.variables(st), sharding.replicated(mesh))
 
   if cam is None:
@@ -143,7 +104,8 @@ def load_run(workdir: str, step: int | None = None, cam: str | None = None,
   def panels(images, masks):
     """Named [B, h, w] maps a model adds to the data-set rows (e.g. similarity maps)."""
     out = model.apply(variables, images, train=False)
-    return model_lib.panels(out, masks) if hasattr(model_lib, 'panels') else {}
+    hook = registry.hook(model_lib, 'panels')
+    return hook(out, masks) if hook else {}
   forward.panels, forward.map_kind = panels, cam or 'model'
   forward.model, forward.model_lib, forward.variables = model, model_lib, variables
   return config, forward
@@ -152,7 +114,7 @@ def load_run(workdir: str, step: int | None = None, cam: str | None = None,
 def input_score(frames, scores, faceless_frames: int, video_score: str,
                 faceless: str) -> float | None:
   """An input's fake probability from its faces' (frame index, score) and its number of
-  frames without a face, by the evaluation rule (`fjax.metrics.detection_metrics` on one
+  frames without a face, by the evaluation rule (`fjax.trainer.metrics.detection_metrics` on one
   video): None when it has no face and faceless frames are skipped."""
   if video_score not in metrics.VIDEO_SCORES or faceless not in metrics.FACELESS:
     raise UserError(f'evaluation.video_score {video_score!r} / evaluation.faceless '
@@ -172,7 +134,7 @@ class BadInput(Exception):
 
 def frames_of(path: str, num_frames: int):
   """[(frame index, RGB frame)] of an image or evenly spaced frames of a video; BadInput."""
-  from fjax.preprocess import faces  # pylint: disable=g-import-not-at-top
+  from fjax.data import faces  # pylint: disable=g-import-not-at-top
   if not os.path.exists(path):
     raise BadInput('no such file')
   if not os.path.isfile(path):
@@ -207,7 +169,7 @@ def read_inputs(paths, num_frames: int):
 
 def find_faces(frames) -> list[tuple[int, np.ndarray, list[np.ndarray]]]:
   """[(frame index, frame, square face boxes)] of one input's frames; BadInput."""
-  from fjax.preprocess import faces  # pylint: disable=g-import-not-at-top
+  from fjax.data import faces  # pylint: disable=g-import-not-at-top
   try:
     return [(i, frame, [faces.square_box(f.box) for f in faces.detect_faces(frame)])
             for i, frame in frames]
@@ -462,8 +424,8 @@ class _Stream:
 def _predict_input(stream: _Stream, config, path: str, frames, why: str | None,
                    prefix: str) -> str | None:
   """Queues one input's faces and rows on `stream`; returns why it was skipped, or None."""
-  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
-  from fjax.preprocess import faces  # pylint: disable=g-import-not-at-top
+  from fjax.data import examples  # pylint: disable=g-import-not-at-top
+  from fjax.data import faces  # pylint: disable=g-import-not-at-top
   entry = {'path': path, 'frames': len(frames or ()), 'faces': 0, 'faceless': 0,
            'scores': []}
   try:
@@ -490,7 +452,7 @@ def _predict_input(stream: _Stream, config, path: str, frames, why: str | None,
       if stream.forward.map_kind != 'model':
         row['map'] = stream.forward.map_kind
       entry['faces'] += 1
-      stream.face(input_pipeline.normalize(faces.crop(frame, box, size), config),
+      stream.face(examples.normalize(faces.crop(frame, box, size), config),
                   faces.crop(frame, box, OVERLAY_SIZE), row, entry)
   entry['status'] = 'ok' if entry['faces'] else 'no face'
   stream.row('inputs.jsonl', entry)
@@ -553,10 +515,10 @@ def predict_split(workdir: str, split: str, output: str, limit: int = 16,
   titled panels: face | predicted map (or `cam`) | ground-truth mask | the model's own
   panels (predicted and ground-truth pairs, e.g. the local-similarity maps of fig. 5),
   under the face's label and fake probability, with the colour bar on the right."""
-  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  from fjax.data import examples, sources  # pylint: disable=g-import-not-at-top
   earlier = earlier_results(output, overwrite)
   config, forward = load_run(workdir, cam=cam, cam_batch=cam_batch)
-  source = input_pipeline.data_source(config, split)
+  source = sources.data_source(config, split)
   try:
     os.makedirs(output, exist_ok=True)
     clear(earlier)
@@ -566,7 +528,7 @@ def predict_split(workdir: str, split: str, output: str, limit: int = 16,
   title, what, scale = map_title(forward.map_kind)
   rows = []
   for i in range(min(limit, len(source))):
-    ex = input_pipeline.prepare(source[i], config, None)
+    ex = examples.prepare(source[i], config, None)
     images, masks = ex['image'][None], ex['mask'][None]
     scores, maps = map(np.asarray, forward(images))
     extra = {k: np.asarray(v)[0] for k, v in forward.panels(images, masks).items()}

@@ -1,20 +1,42 @@
-"""Looks models up by name: `config.model.name` is a module of `fjax.models`.
+"""Looks models up by name (`config.model.name` is a module of `fjax.models`) and holds
+the contract between a model and the shared code. The trainer, evaluator, predictor and
+input pipeline know a model only through it.
 
-A model module provides `build(config) -> flax.linen.Module`, `loss_fn(outputs, batch,
-config) -> (loss, {term: value})`, `score(outputs) -> [B]` fake probability,
-`localization(outputs) -> [B, h, w]` in [0, 1], `BATCH_KEYS` and `RNGS` (the PRNG streams
-its training call needs). The trainer, evaluator and predictor know nothing else.
+Required of a model module:
+  build(config) -> flax.linen.Module, called as module(images, train=...).
+  loss_fn(outputs, batch, config) -> (loss, {term: value}).
+  score(outputs) -> [B] fake probability.
+  localization(outputs) -> [B, h, w] map in [0, 1].
+  BATCH_KEYS: the batch entries its loss and training call read. They are what travels
+    to the device (with the bookkeeping keys every batch has: valid, video and method
+    hashes, frame, face); per-pixel labels among them (`noise`, `au_maps`) must be made
+    by the input pipeline, i.e. be named in the config's `input.labels`.
+  RNGS: the PRNG streams its calls draw from; initialisation and every training step
+    get exactly these (besides 'params').
+  CONFIG: the name of its config file under configs/ (defaults of old workdirs).
+
+Optional hooks (looked up with `hook`, nowhere else):
+  train_inputs(batch) -> extra keyword arguments of the training call (AUNet's tampering
+    mask).
+  class_predictions(outputs) -> [B] predicted class of an n-way head, scored against the
+    batch's `method_label` by evaluation (Detect and Locate's five-way variant).
+  panels(outputs, masks) -> {name: [B, h, w]} extra maps predict shows next to the
+    localisation map (FoCus's CARP, local similarity's similarity maps).
 """
 from __future__ import annotations
 
 import importlib
 import pkgutil
 import types
+from typing import Callable
 
 from fjax import models
-from fjax.errors import UserError
+from fjax.data import examples
+from fjax.util.errors import UserError
 
-REQUIRED = ('build', 'loss_fn', 'score', 'localization', 'BATCH_KEYS', 'RNGS')
+REQUIRED = ('build', 'loss_fn', 'score', 'localization', 'BATCH_KEYS', 'RNGS', 'CONFIG')
+HOOKS = ('train_inputs', 'class_predictions', 'panels')
+STORED_KEYS = ('image', 'label', 'mask')  # in every example; the rest: `input.labels`
 
 
 def available() -> list[str]:
@@ -31,4 +53,34 @@ def model_module(name: str) -> types.ModuleType:
   missing = [r for r in REQUIRED if not hasattr(module, r)]
   if missing:
     raise UserError(f'fjax.models.{name} is not a model (lacks {", ".join(missing)})')
+  unknown = set(module.BATCH_KEYS) - set(STORED_KEYS) - set(examples.LABELS)
+  if unknown:
+    raise UserError(f'fjax.models.{name}.BATCH_KEYS: no input makes {sorted(unknown)}')
   return module
+
+
+def hook(model_lib: types.ModuleType, name: str) -> Callable | None:
+  """An optional hook of the contract (`HOOKS`), or None where the model has none."""
+  if name not in HOOKS:
+    raise KeyError(f'{name} is not a hook of the model contract ({", ".join(HOOKS)})')
+  return getattr(model_lib, name, None)
+
+
+def check_config(model_lib: types.ModuleType, config) -> None:
+  """One line when the config's input pipeline does not make a batch key the model reads
+  or is asked for a label it cannot make."""
+  unknown = set(config.input.labels) - set(examples.LABELS)
+  if unknown:
+    raise UserError(f'input.labels: unknown {sorted(unknown)}; known: {list(examples.LABELS)}')
+  needed = set(model_lib.BATCH_KEYS) - set(STORED_KEYS) - set(config.input.labels)
+  if needed:
+    raise UserError(f'model {config.model.name} reads {", ".join(sorted(needed))}: add '
+                    f'{"them" if len(needed) > 1 else "it"} to input.labels')
+
+
+def batch_keys(model_lib: types.ModuleType, config) -> tuple[str, ...]:
+  """What travels to the device: the bookkeeping keys every batch has, the model's
+  `BATCH_KEYS` and the config's extra `input.labels` (e.g. Detect and Locate's
+  five-way `method_label`, read by its loss when the variant is on)."""
+  keys = (*examples.BOOKKEEPING_KEYS, *model_lib.BATCH_KEYS, *config.input.labels)
+  return tuple(dict.fromkeys(keys))

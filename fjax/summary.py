@@ -8,14 +8,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fjax import files
+from fjax.util import files
 
 
 def write_summary(config, model_lib, model, workdir: str) -> dict:
   size = config.input.image_size
   images = jax.ShapeDtypeStruct((config.batch_size, size, size, 3), jnp.float32)
-  rngs = {'params': jax.random.key(0), 'dropout': jax.random.key(1),
-          'gumbel': jax.random.key(2)}
+  rngs = {name: jax.random.key(i) for i, name in enumerate(('params', *model_lib.RNGS))}
   variables = jax.eval_shape(lambda x: model.init(rngs, x, train=False), images)
   outputs = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, images)
   per_module = {name: int(sum(np.prod(x.shape) for x in jax.tree.leaves(sub)))

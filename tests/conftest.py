@@ -76,18 +76,20 @@ def run_steps(config, data_dir: str, steps: int):
   """`steps` jitted train steps of config's model on one fixed batch of the tiny demo
   set's train split: (model_lib, model, mesh, state, batch, [metrics per step])."""
   import jax  # pylint: disable=g-import-not-at-top
-  from fjax import input_pipeline, registry, sharding, state, train  # pylint: disable=g-import-not-at-top
+  from fjax import registry, run as run_lib  # pylint: disable=g-import-not-at-top
+  from fjax.data import loaders  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import sharding, train  # pylint: disable=g-import-not-at-top
   config.dataset.data_dir = data_dir
-  model_lib = registry.model_module(config.model.name)
-  model = model_lib.build(config)
-  mesh = sharding.make_mesh(config)
-  st, shardings = state.create(config, model, mesh)
+  r = run_lib.open_run(config)
+  model_lib, model, mesh = r.model_lib, r.model, r.mesh
+  st, shardings = r.fresh_state()
   step = train.make_train_step(config, model_lib, model, mesh, shardings)
   if config.input.tamper.pairs:  # pairs exist only in training batches
-    batch = next(iter(input_pipeline.train_loader(config, 4)))
+    batch = next(iter(loaders.train_loader(config, 4)))
   else:
-    batch = next(input_pipeline.eval_batches(config, 'train', 8)[2])
-  batch = sharding.to_global({k: batch[k] for k in input_pipeline.device_keys(config)}, mesh)
+    batch = next(loaders.eval_batches(config, 'train', 8)[2])
+  batch = sharding.to_global({k: batch[k] for k in registry.batch_keys(model_lib, config)},
+                             mesh)
   values = []
   for _ in range(steps):
     st, v = step(st, batch)

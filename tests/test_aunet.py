@@ -10,8 +10,9 @@ import pytest
 
 from configs import aunet as aunet_config
 from configs import common
-from fjax import input_pipeline
+from fjax.data import examples, selection, sources
 from fjax.models import aunet
+from fjax.util.errors import UserError
 from tests.conftest import run_steps
 
 
@@ -112,11 +113,11 @@ def test_token_labels_match_the_downsampled_mask():
 def test_pipeline_makes_real_and_tampered_pairs(data_dir):
   config = _config()
   config.dataset.data_dir = data_dir
-  source = input_pipeline.real_only(config, 'train', input_pipeline.data_source(config, 'train'))
+  source = selection.real_only(config, 'train', sources.data_source(config, 'train'))
   example = source[0]
   config.input.image_size = example['image'].shape[0]  # no resize: exact pixel checks
   config.input.photometric = False
-  pair = input_pipeline.prepare(example, config, np.random.default_rng(0))
+  pair = examples.prepare(example, config, np.random.default_rng(0))
   size = config.input.image_size
   assert pair['image'].shape == (2, size, size, 3)
   assert pair['au_maps'].shape == (2, size, size, 15)
@@ -131,7 +132,7 @@ def test_pipeline_makes_real_and_tampered_pairs(data_dir):
   # The partial mask lies inside the face hull and misses part of it (AU regions removed).
   full = _config(); full.input.tamper.partial = False
   full.dataset.data_dir, full.input.image_size = data_dir, size
-  hull = input_pipeline.prepare(example, full, np.random.default_rng(0))['mask'][1]
+  hull = examples.prepare(example, full, np.random.default_rng(0))['mask'][1]
   assert (fake_mask > 0.5).sum() < (hull > 0.5).sum()
 
 
@@ -141,11 +142,11 @@ def test_paper_preset_trains_with_sbi_augmentation(data_dir):
   config = _config()
   config.dataset.data_dir = data_dir
   config.input.tamper.sbi_augment = True
-  source = input_pipeline.real_only(config, 'train', input_pipeline.data_source(config, 'train'))
+  source = selection.real_only(config, 'train', sources.data_source(config, 'train'))
   example = source[0]
   config.input.image_size = example['image'].shape[0]
-  pairs = [input_pipeline.prepare(example, config, np.random.default_rng(s)) for s in range(8)]
-  again = input_pipeline.prepare(example, config, np.random.default_rng(3))
+  pairs = [examples.prepare(example, config, np.random.default_rng(s)) for s in range(8)]
+  again = examples.prepare(example, config, np.random.default_rng(3))
   for key in pairs[3]:  # resume-exact: the same generator gives the same pair
     np.testing.assert_array_equal(pairs[3][key], again[key])
   changed_real = 0
@@ -154,16 +155,16 @@ def test_paper_preset_trains_with_sbi_augmentation(data_dir):
     real, fake = pair['image']
     inside = pair['mask'][1] > 0.5
     assert np.abs(real - fake)[inside].mean() > 0.01
-    changed_real += not np.allclose(real, input_pipeline.prepare(
+    changed_real += not np.allclose(real, examples.prepare(
         example, config, None)['image'], atol=1e-6)
   assert changed_real >= 4  # target alteration and training transforms reach the real
   # SBI's training transforms replace the photometric jitter; they need the pairs.
   config.input.photometric = True
-  with pytest.raises(input_pipeline.UserError, match='photometric'):
-    input_pipeline.check_train_options(config)
+  with pytest.raises(UserError, match='photometric'):
+    examples.check_train_options(config)
   config.input.photometric, config.input.tamper.pairs = False, False
-  with pytest.raises(input_pipeline.UserError, match='tamper.pairs'):
-    input_pipeline.check_train_options(config)
+  with pytest.raises(UserError, match='tamper.pairs'):
+    examples.check_train_options(config)
 
 
 ABLATIONS = {

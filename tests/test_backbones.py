@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import save_file
 
 from fjax import weights
-from fjax.errors import UserError
+from fjax.util.errors import UserError
 from tests.conftest import error_line, run_cli
 
 # arch -> (input size, {fjax tap: timm module whose output it is}, timm kwargs)
@@ -127,7 +127,7 @@ def test_convert_cli_and_init_from(tmp_path):
   proc = run_cli('fjax.weights', 'convert', '--arch', 'legacy_xception', '--input', path,
                  '--output', out_dir)
   assert 'legacy_xception' in proc.stdout
-  from fjax import checkpoint  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import checkpoint  # pylint: disable=g-import-not-at-top
   loaded = checkpoint.load_pretrained(out_dir)
   assert 'fc' not in loaded['params']
   np.testing.assert_array_equal(
@@ -137,11 +137,10 @@ def test_convert_cli_and_init_from(tmp_path):
                                 model.state_dict()['bn1.running_var'].numpy())
   # A config names it: the Xception baseline's backbone starts from these weights.
   from configs import xception  # pylint: disable=g-import-not-at-top
-  from fjax import registry, sharding, state  # pylint: disable=g-import-not-at-top
+  from fjax import run as run_lib  # pylint: disable=g-import-not-at-top
   config = xception.get_config('test')
   config.init_from, config.init_into = out_dir, 'backbone'
-  model_lib = registry.model_module(config.model.name)
-  st, _ = state.create(config, model_lib.build(config), sharding.make_mesh(config))
+  st, _ = run_lib.open_run(config).fresh_state()
   np.testing.assert_array_equal(st['params']['backbone']['block5']['rep_4']['pointwise']['kernel'],
                                 loaded['params']['block5']['rep_4']['pointwise']['kernel'])
   np.testing.assert_array_equal(st['model_state']['batch_stats']['backbone']['bn4']['mean'],
@@ -150,8 +149,7 @@ def test_convert_cli_and_init_from(tmp_path):
   from configs import aunet  # pylint: disable=g-import-not-at-top
   config = aunet.get_config('test')
   config.init_from, config.init_into = out_dir, 'backbone'
-  st, _ = state.create(config, registry.model_module('aunet').build(config),
-                       sharding.make_mesh(config))
+  st, _ = run_lib.open_run(config).fresh_state()
   np.testing.assert_array_equal(st['params']['backbone']['block11']['rep_7']['pointwise']['kernel'],
                                 loaded['params']['block11']['rep_7']['pointwise']['kernel'])
   assert 'conv3' not in st['params']['backbone']

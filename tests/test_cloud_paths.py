@@ -108,7 +108,7 @@ def _upload(local: str, remote: str) -> None:
 
 
 def test_files_helpers_on_local_and_gcs(gcs, tmp_path):
-  from fjax import files  # pylint: disable=g-import-not-at-top
+  from fjax.util import files  # pylint: disable=g-import-not-at-top
   _fresh_gcsfs()
   _, bucket = gcs
   for base in (str(tmp_path / 'local'), f'gs://{BUCKET}/helpers'):

@@ -3,7 +3,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 import data_builders.demo_forgeries  # noqa: F401  (registers the builder)
-from fjax.preprocess import self_blend
+from fjax.data import self_blend
 
 
 def _split(data_dir, split):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from fjax.preprocess import faces, labels
+from fjax.data import faces, labels
 from tests import ffpp_fixture
 from tests.conftest import run_cli
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from configs import xception
-from fjax import input_pipeline
-from fjax.errors import UserError
-from fjax.preprocess import augment, labels
+from fjax.data import examples, loaders, masks, selection, sources
+from fjax.util.errors import UserError
+from fjax.data import augment, labels
 
 
 def _config(data_dir, **input_kw):
@@ -21,10 +21,10 @@ def _config(data_dir, **input_kw):
 
 def _outcomes(example, config):
   """prepare() under many seeds, split by whether the flip happened."""
-  plain = input_pipeline.prepare(example, config, None)
+  plain = examples.prepare(example, config, None)
   flipped = None
   for seed in range(20):
-    out = input_pipeline.prepare(example, config, np.random.default_rng(seed))
+    out = examples.prepare(example, config, np.random.default_rng(seed))
     if not np.array_equal(out['image'], plain['image']):
       flipped = out
       break
@@ -33,7 +33,7 @@ def _outcomes(example, config):
 
 def test_labels_flip_with_the_image(data_dir):
   config = _config(data_dir, labels=('noise', 'au_maps'), image_size=48)
-  source = input_pipeline.data_source(config, 'train')
+  source = sources.data_source(config, 'train')
   example = next(source[i] for i in range(len(source)) if source[i]['label'] == 1)
   plain, flipped = _outcomes(example, config)
   assert flipped is not None
@@ -42,34 +42,34 @@ def test_labels_flip_with_the_image(data_dir):
     np.testing.assert_allclose(flipped[key], plain[key][:, ::-1], atol=1e-6, err_msg=key)
   assert plain['mask'].any()
   # The noise label is the residual of the image the model sees (the crop at 48 px).
-  image = input_pipeline._resize(example['image'], 48)  # pylint: disable=protected-access
+  image = examples._resize(example['image'], 48)  # pylint: disable=protected-access
   ref = labels.noise_residual(image, 5.0)
   np.testing.assert_allclose(plain['noise'], ref, atol=1e-5)
 
 
 def test_mask_sources(data_dir):
   config = _config(data_dir)
-  source = input_pipeline.data_source(config, 'train')
+  source = sources.data_source(config, 'train')
   fake = next(source[i] for i in range(len(source)) if source[i]['label'] == 1)
   config.dataset.mask_source = 'diff'
-  diff = input_pipeline.read_mask(fake, 'diff')
-  np.testing.assert_array_equal(input_pipeline.read_mask(fake, 'diff@0.1'),
+  diff = masks.read_mask(fake, 'diff')
+  np.testing.assert_array_equal(masks.read_mask(fake, 'diff@0.1'),
                                 (diff > 0.1).astype(np.float32))
-  assert input_pipeline.read_mask(fake, 'msccnet').any()
+  assert masks.read_mask(fake, 'msccnet').any()
   config.dataset.mask_source = 'focus_maps'
   with pytest.raises(UserError, match='is not one of'):
-    input_pipeline.data_source(config, 'train')
+    sources.data_source(config, 'train')
 
 
 def test_real_only_training_source(data_dir):
   config = _config(data_dir, self_blend_prob=0.5)
   config.dataset.train_real_only = True
-  full = input_pipeline.data_source(config, 'train')
-  reals = input_pipeline.real_only(config, 'train', full)
+  full = sources.data_source(config, 'train')
+  reals = selection.real_only(config, 'train', full)
   assert 0 < len(reals) < len(full)
   assert all(reals[i]['label'] == 0 for i in range(len(reals)))
   rng = np.random.default_rng(0)
-  made = [input_pipeline.prepare(reals[i % len(reals)], config, rng) for i in range(40)]
+  made = [examples.prepare(reals[i % len(reals)], config, rng) for i in range(40)]
   fakes = [m for m in made if m['label'] == 1]
   assert 8 <= len(fakes) <= 32  # about half self-blended on the fly
   assert all(m['mask'].any() for m in fakes)
@@ -104,19 +104,19 @@ def test_balance_pairs_each_fake_with_its_identitys_nearest_real():
   # (index, label, identity, frame): identity a has reals at frames 0 and 10, b none.
   rows = [(0, 0, 'a', 0), (1, 0, 'a', 10), (2, 1, 'a', 9), (3, 1, 'a', 4), (4, 1, 'a', 5),
           (5, 0, 'c', 3), (6, 1, 'b', 0)]
-  picked, strangers = input_pipeline.balance_indices(rows, 'pair')
+  picked, strangers = selection.balance_indices(rows, 'pair')
   # frame 9 -> 10, frame 4 -> 0, frame 5 (a tie) -> the earlier frame 0; b has no real.
   assert picked.tolist() == [2, 1, 3, 0, 4, 0, 6, 0] and strangers == 1  # b: reals in turn
-  picked, _ = input_pipeline.balance_indices(rows, 'oversample_real')
+  picked, _ = selection.balance_indices(rows, 'oversample_real')
   assert sorted(picked.tolist()) == [0, 0, 1, 2, 3, 4, 5, 6]  # 4 fakes, reals cycled to 4
-  assert input_pipeline.balance_indices(rows[:2], 'pair')[0] is None
+  assert selection.balance_indices(rows[:2], 'pair')[0] is None
 
 
 def test_pair_balanced_source_describes_itself(data_dir):
   import pickle  # pylint: disable=g-import-not-at-top
   config = _config(data_dir, balance='pair')
-  source = input_pipeline.train_source(config)
-  full = input_pipeline.data_source(config, 'train')
+  source = loaders.train_source(config)
+  full = sources.data_source(config, 'train')
   fakes = sum(int(full[i]['label']) for i in range(len(full)))
   assert len(source) == 2 * fakes
   for k in range(0, len(source), 2):
@@ -125,11 +125,11 @@ def test_pair_balanced_source_describes_itself(data_dir):
     assert fake['identity'] == real['identity'] and fake['frame'] == real['frame']
   # Grain's resume check compares reprs across processes; workers get a pickled copy.
   assert '"filters": ["pair"]' in repr(source)
-  assert repr(input_pipeline.train_source(config)) == repr(source)
+  assert repr(loaders.train_source(config)) == repr(source)
   assert repr(pickle.loads(pickle.dumps(source))) == repr(source)
   config.dataset.train_real_only = True
   with pytest.raises(UserError, match='train_real_only'):
-    input_pipeline.train_source(config)
+    loaders.train_source(config)
 
 
 def test_msccnet_rescale_crop_moves_mask_and_landmarks_with_the_image():
@@ -161,20 +161,20 @@ def test_msccnet_rescale_crop_moves_mask_and_landmarks_with_the_image():
 def test_msccnet_augment_pads_with_the_mean_colour_and_an_ignored_mask(data_dir):
   config = _config(data_dir, augment='msccnet', hflip=False, image_size=64)
   config.model.name = 'msccnet'  # only its losses skip the ignored border
-  source = input_pipeline.data_source(config, 'train')
+  source = sources.data_source(config, 'train')
   example = next(source[i] for i in range(len(source)) if source[i]['label'] == 1)
   padded = 0
   for seed in range(12):
-    out = input_pipeline.prepare(example, config, np.random.default_rng(seed))
+    out = examples.prepare(example, config, np.random.default_rng(seed))
     assert out['image'].shape == (64, 64, 3) and out['mask'].shape == (64, 64)
     border = np.abs(out['image'][0]).max(-1) < 1e-5  # the top row of a padded image
     if border.all():
       padded += 1
-      assert (out['mask'][0] == input_pipeline.IGNORE).all()
+      assert (out['mask'][0] == examples.IGNORE).all()
   assert 0 < padded < 12  # scales below ~1 pad, above crop
-  plain = input_pipeline.prepare(example, config, None)  # evaluation: resize only
-  np.testing.assert_array_equal(plain['image'], input_pipeline.normalize(
-      input_pipeline._resize(example['image'], 64), config))  # pylint: disable=protected-access
+  plain = examples.prepare(example, config, None)  # evaluation: resize only
+  np.testing.assert_array_equal(plain['image'], examples.normalize(
+      examples._resize(example['image'], 64), config))  # pylint: disable=protected-access
 
 
 def test_photometric_distortion_keeps_grey_grey():

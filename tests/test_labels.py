@@ -11,7 +11,7 @@ import pytest
 import skimage.data
 from skimage.metrics import structural_similarity
 
-from fjax.preprocess import faces, labels
+from fjax.data import faces, labels
 
 
 @functools.lru_cache(maxsize=None)

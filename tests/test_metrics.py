@@ -1,9 +1,9 @@
-"""fjax.metrics against scikit-learn and explicit loops."""
+"""fjax.trainer.metrics against scikit-learn and explicit loops."""
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from fjax import metrics
+from fjax.trainer import metrics
 
 
 def _cases(seed=0, n_cases=100):

@@ -40,13 +40,14 @@ def _config(name: str, dtype: str):
   return config
 
 
-def _batch(config):
-  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+def _batch(config, model_lib):
+  from fjax import registry  # pylint: disable=g-import-not-at-top
+  from fjax.data import loaders  # pylint: disable=g-import-not-at-top
   if config.input.tamper.pairs:  # pairs exist only in training batches
-    batch = next(iter(input_pipeline.train_loader(config, 4)))
+    batch = next(iter(loaders.train_loader(config, 4)))
   else:
-    batch = next(input_pipeline.eval_batches(config, 'train', 8)[2])
-  return {k: batch[k] for k in input_pipeline.device_keys(config)}
+    batch = next(loaders.eval_batches(config, 'train', 8)[2])
+  return {k: batch[k] for k in registry.batch_keys(model_lib, config)}
 
 
 def _dtypes(tree) -> set[str]:
@@ -66,19 +67,19 @@ def _compute_ops(hlo: str) -> dict[str, int]:
 
 @pytest.mark.parametrize('name', sorted(CASES))
 def test_one_bf16_step_matches_float32(name, data_dir):
-  from fjax import registry, sharding, state, train  # pylint: disable=g-import-not-at-top
+  from fjax import run as run_lib  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import sharding, train  # pylint: disable=g-import-not-at-top
   loss_tol, update_tol = CASES[name]
   c32, c16 = _config(name, 'float32'), _config(name, 'bfloat16')
   for c in (c32, c16):
     c.dataset.data_dir = data_dir
-  model_lib = registry.model_module(c32.model.name)
-  m32, m16 = model_lib.build(c32), model_lib.build(c16)
-  mesh = sharding.make_mesh(c32)
+  r32, r16 = run_lib.open_run(c32), run_lib.open_run(c16)
+  model_lib, m32, m16, mesh = r32.model_lib, r32.model, r16.model, r32.mesh
   # The initial state does not depend on the compute dtype: one init serves both.
-  st, shardings = state.create(c32, m32, mesh)
-  abstract16, _ = state.abstract_state(c16, m16, mesh)
+  st, shardings = r32.fresh_state()
+  abstract16, _ = r16.abstract_state()
   assert _dtypes(abstract16) == {'float32'}
-  batch = sharding.to_global(_batch(c32), mesh)
+  batch = sharding.to_global(_batch(c32, model_lib), mesh)
   results = {}
   for dtype, config, model in (('float32', c32, m32), ('bfloat16', c16, m16)):
     step = train.make_train_step(config, model_lib, model, mesh, shardings)

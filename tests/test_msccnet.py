@@ -8,7 +8,8 @@ import pytest
 from scipy import fft
 
 from configs import msccnet as msccnet_config
-from fjax import input_pipeline, registry
+from fjax import registry
+from fjax.data import examples
 from fjax.models import image_ops, msccnet
 from tests.conftest import run_steps
 
@@ -91,11 +92,11 @@ def test_steps_lower_all_three_losses(data_dir):
 
 def test_pixel_losses_skip_the_ignored_border():
   """The released CE (ignore_index 255, mean over the batch's other pixels), written as
-  a loop over known pixels; -1 marks input_pipeline.IGNORE pixels."""
+  a loop over known pixels; -1 marks examples.IGNORE pixels."""
   rng = np.random.default_rng(0)
   logits = rng.normal(size=(2, 6, 6, 2)).astype(np.float32)
   mask = (rng.uniform(size=(2, 6, 6)) > 0.5).astype(np.float32)
-  mask[:, :2] = input_pipeline.IGNORE
+  mask[:, :2] = examples.IGNORE
   total, count = 0.0, 0
   for b, i, j in np.ndindex(2, 6, 6):
     if mask[b, i, j] >= 0:

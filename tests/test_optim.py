@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from configs import common
-from fjax import optim
-from fjax.errors import UserError
+from fjax.trainer import optim
+from fjax.util.errors import UserError
 
 
 @pytest.mark.parametrize('name', ['poly', 'cosine', 'constant'])
@@ -37,7 +37,7 @@ def test_poly_floor_is_the_released_min_lr():
 
 
 def test_total_steps_from_epochs():
-  from fjax import train  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import train  # pylint: disable=g-import-not-at-top
   config = common.get_base_config()
   config.batch_size, config.total_steps = 8, 100
   train.steps_from_epochs(config, 26)  # epochs = 0: total_steps stays
@@ -53,7 +53,7 @@ def test_accumulated_micro_batches_give_the_big_batchs_update():
   import types  # pylint: disable=g-import-not-at-top
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
   from configs import xception  # pylint: disable=g-import-not-at-top
-  from fjax import sharding, state, train  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import sharding, state, train  # pylint: disable=g-import-not-at-top
   from fjax.models import losses  # pylint: disable=g-import-not-at-top
 
   class Tiny(nn.Module):

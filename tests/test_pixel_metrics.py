@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from fjax import evaluate, input_pipeline, metrics, sharding
+from fjax.data import examples
+from fjax.trainer import evaluate, metrics, sharding
 
 K, HALF = metrics.PIXEL_BINS, metrics.PIXEL_BIN_HALF
 # The binned pixel AUC is within `pixel_auc_bin_error` of the exact one; on the maps below
@@ -153,7 +154,7 @@ def test_eval_step_pixel_metrics_match_sklearn(quantised):
       m = metrics.pixel_bin_centres(metrics.pixel_bins(m).clip(HALF - 20 * 256, HALF + 9 * 256))
     labels = np.r_[rng.integers(0, 2, 6), 1, 1]
     masks = _masks(m.shape, rng, m) * labels[:, None, None]
-    masks[0, :2] = input_pipeline.IGNORE  # MSCCNet's padding (-1): real, as masks > 0.5
+    masks[0, :2] = examples.IGNORE  # MSCCNet's padding (-1): real, as masks > 0.5
     m[6:], masks[6:] = 1.0, 0.0          # padding rows: all claimed fake, none is
     out = step(state, _batch(m, masks, labels, valid))
     hist += np.asarray(out['pixel_hist'], np.int64)
@@ -184,7 +185,7 @@ def test_eval_step_pixel_metrics_match_sklearn(quantised):
 
 _SHARDED = '''
 import types, jax, numpy as np
-from fjax import evaluate, metrics, sharding
+from fjax.trainer import evaluate, metrics, sharding
 import test_pixel_metrics as T
 model = types.SimpleNamespace(apply=lambda v, x, train: {'map': x[..., 0], 's': x[:, 0, 0, 1]})
 model_lib = types.SimpleNamespace(localization=lambda o: o['map'], score=lambda o: o['s'])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import skimage.data
 
-from fjax.preprocess import forgeries, tamper
+from fjax.data import forgeries, tamper
 
 
 def _face():
@@ -39,7 +39,7 @@ def test_planted_cue_changes_only_the_masked_pixels_by_grey_noise():
 
 
 def test_aunet_planted_tampering_plants_inside_the_partial_face_mask():
-  from fjax.preprocess import faces  # pylint: disable=g-import-not-at-top
+  from fjax.data import faces  # pylint: disable=g-import-not-at-top
   face = _face()
   found = faces.detect_faces(face)
   assert found

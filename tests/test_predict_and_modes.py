@@ -11,6 +11,7 @@ import pytest
 from conftest import TEST_CONFIG, error_line, read_metrics, run_cli
 from data_builders.demo_forgeries import media
 from fjax import predict
+from fjax import run as run_lib
 from fjax.predict import batched
 
 
@@ -90,7 +91,7 @@ def _rows(path):
 def test_predict_keeps_inputs_of_the_same_name_apart(trained_workdir, tmp_path):
   """real/0001.jpg and fake/0001.jpg (a forensics data set's layout): an overlay for every
   face of both, none overwritten, each row naming the overlay of its own face."""
-  from fjax.preprocess import faces  # pylint: disable=g-import-not-at-top
+  from fjax.data import faces  # pylint: disable=g-import-not-at-top
   paths = []
   for folder, source in (('real', media.feat_data('single_face.jpg')),
                          ('fake', media.insightface_image('t1.jpg'))):
@@ -200,7 +201,7 @@ def test_input_score_follows_the_evaluation_rule():
 
 def test_old_workdirs_get_the_default_rule():
   saved = {'model': {'name': 'xception_baseline'}, 'dataset': {'name': 'demo_forgeries'}}
-  config = predict.with_defaults(saved, predict.defaults_of('xception_baseline'))
+  config = run_lib.with_defaults(saved, run_lib.defaults_of('xception_baseline'))
   assert config['evaluation'] == {'video_score': 'mean_frame_max', 'faceless': 'skip'}
 
 

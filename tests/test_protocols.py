@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import sklearn.metrics as skm
 
-from fjax import metrics
+from fjax.trainer import metrics
 
 
 def _sbi_video_scores(rows, faceless):
@@ -95,9 +95,9 @@ def ffpp_config(tmp_path_factory):
 
 
 def _selected(config, split, train):
-  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
-  t = input_pipeline.table(config, split)
-  source = input_pipeline.protocol(config, split, input_pipeline.data_source(config, split),
+  from fjax.data import selection, sources  # pylint: disable=g-import-not-at-top
+  t = sources.table(config, split)
+  source = selection.protocol(config, split, sources.data_source(config, split),
                                    train)
   idx = np.arange(len(t['label'])) if source.indices is None else source.indices
   return source, [(t['method'][i], t['video_id'][i], int(t['frame'][i]), int(t['label'][i]))
@@ -105,7 +105,7 @@ def _selected(config, split, train):
 
 
 def test_methods_cross_manipulation_and_frames_per_video(ffpp_config):
-  from fjax.errors import UserError  # pylint: disable=g-import-not-at-top
+  from fjax.util.errors import UserError  # pylint: disable=g-import-not-at-top
   config = ffpp_config.copy_and_resolve_references()
   _, every = _selected(config, 'train', True)
   assert {m for m, *_ in every} == {'real', 'Deepfakes', 'Face2Face', 'FaceShifter'}
@@ -143,7 +143,7 @@ def test_cross_dataset_table_scores_files_and_single_subject(data_dir, trained_w
   import os  # pylint: disable=g-import-not-at-top
   import shutil  # pylint: disable=g-import-not-at-top
   from configs import xception  # pylint: disable=g-import-not-at-top
-  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
+  from fjax.data import loaders, selection, sources  # pylint: disable=g-import-not-at-top
   from tests import test_testsets  # pylint: disable=g-import-not-at-top
   from tests.conftest import TEST_CONFIG, run_cli  # pylint: disable=g-import-not-at-top
   sets = str(tmp_path / 'tfds')
@@ -182,12 +182,12 @@ def test_cross_dataset_table_scores_files_and_single_subject(data_dir, trained_w
       assert {r['face'] for r in rows if r['video_id'] == 'two_people'} == {0, 1}
   config = xception.get_config('test')
   config.dataset.update(name='dfdc/tiny', data_dir=sets, single_subject=('dfdc',))
-  source = input_pipeline.eval_source(config, 'test')
+  source = loaders.eval_source(config, 'test')
   assert {bytes(source[i]['video_id']).decode() for i in range(len(source))} == {'aaa', 'bbb',
                                                                                  'ccc'}
-  hashes, frames, labels, methods = input_pipeline.faceless_rows(config, 'test', source)
+  hashes, frames, labels, methods = selection.faceless_rows(config, 'test', source)
   assert frames.tolist() == [7] and labels.tolist() == [True] and methods.tolist() == ['fake']
-  assert hashes.tolist() == [input_pipeline.name_hash(b'fake/ccc')]  # ccc's blank last frame
+  assert hashes.tolist() == [sources.name_hash(b'fake/ccc')]  # ccc's blank last frame
 
 
 def _listed_commands():
@@ -226,15 +226,15 @@ def test_every_listed_command_resolves():
 def test_split_columns_are_saved_beside_the_data_set_and_read_back(ffpp_config):
   import glob  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
-  from fjax import input_pipeline  # pylint: disable=g-import-not-at-top
-  first = input_pipeline.table(ffpp_config, 'test')
+  from fjax.data import sources  # pylint: disable=g-import-not-at-top
+  first = sources.table(ffpp_config, 'test')
   saved = glob.glob(os.path.join(ffpp_config.dataset.data_dir, 'faceforensics', 'tiny', '*',
                                  'fjax-columns-test.npz'))
   assert len(saved) == 1
-  input_pipeline._TABLES.clear()  # pylint: disable=protected-access
-  again = input_pipeline.table(ffpp_config, 'test')  # from the file
-  meta = input_pipeline._metadata(ffpp_config, 'test')  # pylint: disable=protected-access
-  for k in input_pipeline.COLUMNS:
+  sources._TABLES.clear()  # pylint: disable=protected-access
+  again = sources.table(ffpp_config, 'test')  # from the file
+  meta = sources.metadata(ffpp_config, 'test')  # pylint: disable=protected-access
+  for k in sources.COLUMNS:
     np.testing.assert_array_equal(first[k], again[k])
     direct = [meta[i][k] for i in range(len(meta))]
     direct = [bytes(v).decode() if isinstance(v, bytes) else int(v) for v in direct]
@@ -242,7 +242,7 @@ def test_split_columns_are_saved_beside_the_data_set_and_read_back(ffpp_config):
   assert again['faceless'] == first['faceless'] and first['faceless']  # pair 004: no face
   with open(saved[0], 'wb') as f:  # a damaged file is read around, then replaced
     f.write(b'not an npz')
-  input_pipeline._TABLES.clear()  # pylint: disable=protected-access
-  assert input_pipeline.table(ffpp_config, 'test')['video_id'].tolist() == \
+  sources._TABLES.clear()  # pylint: disable=protected-access
+  assert sources.table(ffpp_config, 'test')['video_id'].tolist() == \
       again['video_id'].tolist()
   assert np.load(saved[0], allow_pickle=False)['frame'].tolist() == again['frame'].tolist()

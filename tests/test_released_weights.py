@@ -22,7 +22,7 @@ import torch
 from configs import msccnet as msccnet_config
 from configs import semantic_noise as semantic_noise_config
 from fjax import weights
-from fjax.errors import UserError
+from fjax.util.errors import UserError
 from fjax.models import msccnet, semantic_noise
 from tests.conftest import error_line, read_metrics, run_cli
 
@@ -161,11 +161,11 @@ def test_import_writes_a_workdir_that_eval_and_init_from_accept(data_dir, tmp_pa
           '--split=validation', data_dir=data_dir)
   assert read_metrics(out)[-1]['step'] == 0
   # What training with --config.init_from=DIR --config.init_into= starts from (the
-  # trainer's state.create): the imported tensors, e.g. the classifier's first layer.
-  from fjax import sharding, state  # pylint: disable=g-import-not-at-top
+  # trainer's fresh state): the imported tensors, e.g. the classifier's first layer.
+  from fjax import run as run_lib  # pylint: disable=g-import-not-at-top
   config = semantic_noise_config.get_config('test,official')
   config.init_from, config.init_into = out, ''
-  st, _ = state.create(config, semantic_noise.build(config), sharding.make_mesh(config))
+  st, _ = run_lib.open_run(config).fresh_state()
   np.testing.assert_array_equal(np.asarray(st['params']['fc1']['kernel']), sd['fc.1.weight'].T)
   again = run_cli('fjax.weights', 'import', '--model=semantic_noise', f'--input={path}',
                   f'--output={out}', check=False)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from fjax.preprocess import corruptions
+from fjax.data import corruptions
 from tests.conftest import TEST_CONFIG, run_cli
 
 
@@ -118,8 +118,8 @@ def test_video_compression_round_trips_through_h264():
 
 
 def test_a_missing_ffmpeg_is_one_user_error_before_any_evaluation(monkeypatch, tmp_path):
-  from fjax import robustness  # pylint: disable=g-import-not-at-top
-  from fjax.errors import UserError  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import robustness  # pylint: disable=g-import-not-at-top
+  from fjax.util.errors import UserError  # pylint: disable=g-import-not-at-top
   monkeypatch.setenv('IMAGEIO_FFMPEG_EXE', str(tmp_path / 'no-ffmpeg'))
   calls = []
   with pytest.raises(UserError, match='video_compression needs an ffmpeg binary'):

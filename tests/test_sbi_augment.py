@@ -5,7 +5,7 @@ is reproducible from the example's generator. References are written here with c
 import cv2
 import numpy as np
 
-from fjax.preprocess import sbi_augment
+from fjax.data import sbi_augment
 
 SEEDS = range(160)
 

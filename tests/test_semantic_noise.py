@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import semantic_noise as sn_config
-from fjax import evaluate
+from fjax.trainer import evaluate
 from fjax.models import semantic_noise
 from tests.conftest import run_steps
 
@@ -81,20 +81,19 @@ def test_stage1_moves_only_its_modules_and_stage2_trains_the_classifier(data_dir
   leaves every module it does not train bit-identical to its initialisation; stage 2
   takes the backbone and semantic heads from stage 1, the rest fresh, and its classifier
   learns (its weights move, scores differ between faces)."""
-  from fjax import registry, sharding, state  # pylint: disable=g-import-not-at-top
+  from fjax import run as run_lib  # pylint: disable=g-import-not-at-top
   from tests.test_faults import final_state  # pylint: disable=g-import-not-at-top
   stage1 = semantic_stage1  # 4 steps with weight decay 0.5 (conftest)
   trained = final_state(stage1, 4)['params']
   config = _config('test,stage1')
-  model = registry.model_module(config.model.name).build(config)
-  fresh = jax.device_get(state.create(config, model, sharding.make_mesh(config))[0]['params'])
+  fresh = jax.device_get(run_lib.open_run(config).fresh_state()[0]['params'])
   stage1_modules = sn_config.STAGE1_MODULES.split(',')
   for name in fresh:
     same = jax.tree.leaves(jax.tree.map(np.array_equal, fresh[name], trained[name]))
     assert (not all(same)) if name in stage1_modules else all(same), name
 
   config = _config(f'test,stage2={stage1}')
-  created = jax.device_get(state.create(config, model, sharding.make_mesh(config))[0]['params'])
+  created = jax.device_get(run_lib.open_run(config).fresh_state()[0]['params'])
   for name in fresh:
     source = trained if name in stage1_modules else fresh
     assert all(jax.tree.leaves(jax.tree.map(np.array_equal, created[name], source[name]))), name

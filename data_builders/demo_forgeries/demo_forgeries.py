@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 
 from data_builders import features, report
 from data_builders.demo_forgeries import media
-from fjax.preprocess import faces, forgeries, self_blend
+from fjax.data import faces, forgeries, self_blend
 
 METHODS = ('self_blend', 'face_swap', 'local_edit')  # the planted configs: 'planted_cue'
 

@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_builders import features, parallel, report
-from fjax.preprocess import faces, labels
+from fjax.data import faces, labels
 
 METHODS = ('Deepfakes', 'Face2Face', 'FaceSwap', 'NeuralTextures', 'FaceShifter')
 QUALITIES = ('raw', 'c23', 'c40')  # FF++'s compressions, best first

@@ -3,7 +3,7 @@ block11 features, trained with Tampered AU Prediction (TAP) on real faces only.
 
 outputs: `cls` [B, 2] class-token logits, `tokens` [B, h, w, 2] patch-token logits (the
 localization map), `au` [E, B, h, w, K] the AU attention maps of the E encoders.
-Training batches are pairs (input_pipeline.tampered_pair): images [B, 2, H, W, 3], the
+Training batches are pairs (examples.tampered_pair): images [B, 2, H, W, 3], the
 real face then its fake, and `tamper_mask` [B, 2, H, W] (M_p on the fake, zeros on the real).
 Loss 1 L_cls + lambda_t L_token + 0.5 L_att (sec. 3.4).
 """
@@ -22,6 +22,7 @@ from fjax.models.layers import batch_norm, compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask', 'au_maps')
 RNGS = ('tamper',)
+CONFIG = 'aunet'  # configs/aunet.py
 MIX_LAYERS = tuple(range(1, 12))  # feature-level mixing after Xception block 1 .. 11
 EPS = 1e-6
 

@@ -21,6 +21,7 @@ from fjax.models.layers import compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ('gumbel',)
+CONFIG = 'focus'  # configs/focus.py
 AUX = {'sobel': image_ops.sobel, 'srm': image_ops.srm, 'dct': image_ops.block_dct,
        'rgb': lambda x: x}
 

@@ -18,6 +18,7 @@ from fjax.models.layers import compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ()
+CONFIG = 'focus_eval'  # configs/focus_eval.py
 LEVELS = ('stride8', 'stride16', 'stride32')
 
 

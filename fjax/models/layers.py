@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from fjax.errors import UserError
+from fjax.util.errors import UserError
 
 Dtype = Any
 # model.dtype: the compute dtype of convolutions, dots and activations. Parameters,

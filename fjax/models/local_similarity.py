@@ -20,6 +20,7 @@ from fjax.models.layers import batch_norm, compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ()
+CONFIG = 'local_similarity'  # configs/local_similarity.py
 # Decoder stages, coarse to fine: (encoder skip tap, channels after the stage's convs).
 STAGES = (('block11', 256), ('block2', 128), ('block1', 64), ('conv2', 32))
 

@@ -22,6 +22,7 @@ from fjax.models.layers import batch_norm, compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ('dropout',)
+CONFIG = 'msccnet'  # configs/msccnet.py
 
 
 class ConvBNReLU(nn.Module):
@@ -203,7 +204,7 @@ def _ce(logits, labels, weight):
 
 def _pixel_ce(logits, mask, weight):
   """Softmax cross-entropy averaged over the batch's known pixels (mask >= 0: the
-  released CE's ignore index marks the padded border, `input_pipeline.IGNORE`)."""
+  released CE's ignore index marks the padded border, `examples.IGNORE`)."""
   known = (mask >= 0) * weight[:, None, None]
   ce = optax.softmax_cross_entropy_with_integer_labels(logits, (mask > 0.5).astype(jnp.int32))
   return jnp.sum(ce * known) / jnp.maximum(jnp.sum(known), 1.0)

@@ -24,6 +24,7 @@ from fjax.models.layers import batch_norm, compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask', 'noise')
 RNGS = ()
+CONFIG = 'semantic_noise'  # configs/semantic_noise.py
 TAPS = ('conv2', 'block2', 'block11')
 GAMMA = (0.1, 0.2, 0.7)  # localisation map: weights of the three semantic maps
 
@@ -207,7 +208,7 @@ def score(outputs):
 
 
 def class_predictions(outputs):
-  """The five-way head's class (0 real, then input_pipeline.METHOD_CLASSES); the binary
+  """The five-way head's class (0 real, then examples.METHOD_CLASSES); the binary
   head predicts 0 or 1."""
   if 'logits' in outputs:
     return jnp.argmax(outputs['logits'], -1).astype(jnp.int32)

@@ -19,6 +19,7 @@ from fjax.models.layers import compute_dtype
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ()
+CONFIG = 'xception'  # configs/xception.py
 
 
 class Model(nn.Module):

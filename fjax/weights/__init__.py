@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fjax.errors import UserError
+from fjax.util.errors import UserError
 from fjax.models.backbones.efficientnet import EfficientNet
 from fjax.models.backbones.resnet import ResNet
 from fjax.models.backbones.vit import ViT, resample_pos_embed

@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from fjax import errors
+from fjax.util import errors
 
 
 def parse(argv):
@@ -61,17 +61,17 @@ def convert(args) -> str:
 def import_released(args) -> str:
   """Writes the imported model as step 0 of a new workdir (fresh optimizer state)."""
   import jax  # pylint: disable=g-import-not-at-top
-  from fjax import checkpoint, optim, sharding, state, weights  # pylint: disable=g-import-not-at-top
-  from fjax.train import write_config  # pylint: disable=g-import-not-at-top
+  from fjax import run as run_lib, weights  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import checkpoint, optim, state  # pylint: disable=g-import-not-at-top
+  from fjax.trainer.train import write_config  # pylint: disable=g-import-not-at-top
   output = os.path.abspath(args.output)
   if os.path.exists(output):
     raise errors.UserError(f'{output} exists; choose a new --output directory')
   config = weights.released_config(args.model, args.preset)
-  module, variables = weights.from_state_dict(args.model, weights.read_state_dict(args.input),
+  _, variables = weights.from_state_dict(args.model, weights.read_state_dict(args.input),
                                               config)
   variables = dict(variables)
-  mesh = sharding.make_mesh(config)
-  st, shardings = state.create(config, module, mesh)
+  st, shardings = run_lib.open_run(config).fresh_state()
   loaded = {'params': variables.pop('params'), 'model_state': variables}
   st = state.with_weights(st, shardings, loaded, optim.optimizer(config), args.input)
   os.makedirs(output)

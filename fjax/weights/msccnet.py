@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from fjax import weights
-from fjax.errors import UserError
+from fjax.util.errors import UserError
 from fjax.models import msccnet
 
 TOP = {'cls_head': 'classifer.fc', 'mfa_layer2': 'bottleneck1', 'mfa_layer3': 'bottleneck2',

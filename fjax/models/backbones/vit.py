@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fjax.errors import UserError
+from fjax.util.errors import UserError
 
 
 def sincos_2d(grid: tuple[int, int], dim: int) -> np.ndarray:

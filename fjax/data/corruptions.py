@@ -44,7 +44,7 @@ import subprocess
 import cv2
 import numpy as np
 
-from fjax.errors import UserError
+from fjax.util.errors import UserError
 
 # kind -> the parameter at levels 1..5 (DF-1.0 add_distortion_to_video.py).
 LEVELS = {

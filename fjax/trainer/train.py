@@ -19,9 +19,13 @@ import optax
 from absl import logging
 from tqdm import tqdm
 
-from fjax import checkpoint, evaluate, files, input_pipeline, locks, optim, registry, sharding, state
-from fjax.errors import UserError
-from fjax.writers import MetricWriter
+from fjax import registry
+from fjax import run as run_lib
+from fjax.data import loaders
+from fjax.trainer import checkpoint, evaluate, optim, sharding
+from fjax.util import files, locks
+from fjax.util.errors import UserError
+from fjax.trainer.writers import MetricWriter
 
 
 def make_train_step(config, model_lib, model, mesh, shardings):
@@ -39,8 +43,8 @@ def make_train_step(config, model_lib, model, mesh, shardings):
 
   def grads_of(params, model_state, batch, rng):
     rngs = {name: jax.random.fold_in(rng, i) for i, name in enumerate(model_lib.RNGS)}
-    # Optional hook: extra training-call inputs (AUNet's tampering mask).
-    extra = model_lib.train_inputs(batch) if hasattr(model_lib, 'train_inputs') else {}
+    train_inputs = registry.hook(model_lib, 'train_inputs')  # e.g. AUNet's tampering mask
+    extra = train_inputs(batch) if train_inputs else {}
 
     def loss(params):
       out, new_state = model.apply(
@@ -85,8 +89,7 @@ def make_train_step(config, model_lib, model, mesh, shardings):
                  out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=0)
 
 
-def _device_batch(batch, config, mesh, stop: bool):
-  keys = input_pipeline.device_keys(config)
+def _device_batch(batch, keys, mesh, stop: bool):
   local = {k: batch[k] for k in keys}
   local['stop'] = np.full(len(batch['label']), stop, np.int32)
   return sharding.to_global(local, mesh)
@@ -150,44 +153,44 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 def _train(config, workdir):
   checkpoint.check_test_checkpoint(config)
-  model_lib = registry.model_module(config.model.name)
-  model = model_lib.build(config)
-  mesh = sharding.make_mesh(config)
+  r = run_lib.open_run(config)
+  model_lib, model, mesh = r.model_lib, r.model, r.mesh
   local_batch = sharding.local_batch_size(config.batch_size, mesh)
-  source = input_pipeline.train_source(config)
+  source = loaders.train_source(config)
   steps_from_epochs(config, len(source))
-  batches = iter(input_pipeline.train_loader(config, local_batch, source))
+  batches = iter(loaders.train_loader(config, local_batch, source))
   mgr = checkpoint.manager(workdir, config)
   if mgr.latest_step() is not None:
-    abstract, shardings = state.abstract_state(config, model, mesh)
+    abstract, shardings = r.abstract_state()
     mgr, st, start = _resume(workdir, config, mgr, abstract, batches)
   else:
-    st, shardings = state.create(config, model, mesh)
+    st, shardings = r.fresh_state()
     start = 0
   write_config(config, workdir)
   train_step = make_train_step(config, model_lib, model, mesh, shardings)
   eval_step = evaluate.make_eval_step(model_lib, model, mesh)
   try:
-    return _loop(config, workdir, mgr, st, start, batches, mesh, train_step, eval_step)
+    return _loop(config, workdir, mgr, st, start, batches, mesh, train_step, eval_step,
+                 registry.batch_keys(model_lib, config))
   finally:
     mgr.wait_until_finished()  # never leave a save in flight, even on error
     mgr.close()
     _close(batches)
 
 
-def steps_from_epochs(config, examples: int) -> None:
-  """With `config.epochs` > 0, sets total_steps = epochs x (examples // batch_size), the
-  examples being the training set after its filters and balance (one epoch: every
+def steps_from_epochs(config, count: int) -> None:
+  """With `config.epochs` > 0, sets total_steps = epochs x (count // batch_size), count
+  being the examples of the training set after its filters and balance (one epoch: every
   example once, the last partial batch dropped, as a drop_last PyTorch loader)."""
   if config.epochs <= 0:
     return
-  per_epoch = examples // config.batch_size
+  per_epoch = count // config.batch_size
   if per_epoch == 0:
-    raise UserError(f'epochs={config.epochs}: the training set has {examples} examples, '
+    raise UserError(f'epochs={config.epochs}: the training set has {count} examples, '
                     f'fewer than one batch of {config.batch_size}')
   config.total_steps = config.epochs * per_epoch
   if jax.process_index() == 0:
-    print(f'epochs: {config.epochs} x {per_epoch} steps ({examples} examples // batch '
+    print(f'epochs: {config.epochs} x {per_epoch} steps ({count} examples // batch '
           f'{config.batch_size}) = {config.total_steps} steps', flush=True)
 
 
@@ -223,7 +226,7 @@ def _resume(workdir, config, mgr, abstract, batches):
               f'{mgr.latest_step()}', file=sys.stderr, flush=True)
 
 
-def _loop(config, workdir, mgr, st, start, batches, mesh, train_step, eval_step):
+def _loop(config, workdir, mgr, st, start, batches, mesh, train_step, eval_step, keys):
   writer = MetricWriter(workdir)
   last_saved = start or None
   bar = tqdm(range(start, config.total_steps), initial=start, total=config.total_steps,
@@ -232,7 +235,7 @@ def _loop(config, workdir, mgr, st, start, batches, mesh, train_step, eval_step)
     stop_asked = None  # the previous step's all-process "stop" flag, on device
     for i in bar:
       st, step_metrics = train_step(
-          st, _device_batch(next(batches), config, mesh, signals.signum != 0))
+          st, _device_batch(next(batches), keys, mesh, signals.signum != 0))
       step = i + 1
       # Read one step late so that the host never waits for the step just dispatched;
       # every process reads the same value and stops at the same step.

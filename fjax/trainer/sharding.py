@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from fjax.errors import UserError
+from fjax.util.errors import UserError
 
 DATA_AXIS = 'data'
 

@@ -19,7 +19,10 @@ import numpy as np
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
-from fjax import files, input_pipeline, metrics, sharding
+from fjax import registry
+from fjax.data import examples, loaders, selection, sources
+from fjax.trainer import metrics, sharding
+from fjax.util import files
 from fjax.models import losses
 
 
@@ -51,8 +54,9 @@ def make_eval_step(model_lib, model, mesh):
               'valid': batch['valid'], 'video_hash': batch['video_hash'],
               'method_hash': batch['method_hash'], 'frame': batch['frame'],
               'face': batch['face'], 'pixel_hist': hist, 'pixel_counts': counts}
-    if hasattr(model_lib, 'class_predictions') and 'method_label' in batch:  # n-way heads
-      result.update(pred_class=model_lib.class_predictions(out),
+    class_predictions = registry.hook(model_lib, 'class_predictions')
+    if class_predictions and 'method_label' in batch:  # n-way heads
+      result.update(pred_class=class_predictions(out),
                     method_label=batch['method_label'])
     return result
   return jax.jit(step, out_shardings=sharding.replicated(mesh))
@@ -65,13 +69,16 @@ def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True,
   frames). With `scores_dir`, process 0 writes every example's score there
   (`write_scores`)."""
   local = sharding.local_batch_size(config.eval_batch_size, mesh)
-  source = input_pipeline.eval_source(config, split)
-  num_batches, size, batches = input_pipeline.eval_batches(config, split, local, source)
+  source = loaders.eval_source(config, split)
+  num_batches, size, batches = loaders.eval_batches(config, split, local, source)
   parts, hist = [], np.zeros(2 * metrics.PIXEL_BINS, np.int64)
+  # What the eval step reads (a model's extra training labels stay on the host).
+  keys = (*registry.STORED_KEYS, *examples.BOOKKEEPING_KEYS,
+          *[k for k in config.input.labels if k == 'method_label'])
   bar = tqdm(batches, total=num_batches, desc=f'eval {split}', leave=False,
              disable=not progress or jax.process_index() != 0)
   for batch in bar:
-    batch = sharding.to_global({k: batch[k] for k in input_pipeline.device_keys(config)}, mesh)
+    batch = sharding.to_global({k: batch[k] for k in keys}, mesh)
     out = eval_step(state, batch)
     hist += np.asarray(jax.device_get(out.pop('pixel_hist')), np.int64)
     parts.append(jax.device_get(out))
@@ -82,12 +89,12 @@ def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True,
   out = metrics.all_metrics(cat['label'], cat['score'], pixel_hist=hist.reshape(2, -1),
                             pixel_counts=cat['pixel_counts'])
   rules = config.evaluation  # frame and video metrics under the protocol replace all_metrics'
-  faceless = input_pipeline.faceless_rows(config, split, source)
+  faceless = selection.faceless_rows(config, split, source)
   protocol = lambda rows, empty: metrics.detection_metrics(
       cat['video_hash'][rows], cat['frame'][rows], cat['label'][rows], cat['score'][rows],
       rules.video_score, rules.faceless, tuple(a[empty] for a in faceless[:3]))
   out.update(protocol(slice(None), slice(None)))
-  names = input_pipeline.method_names(config, split)
+  names = sources.method_names(config, split)
   if len(set(names.values()) - {'real', ''}) > 1:  # more than one kind of fake
     methods = np.array([names.get(int(h), '?') for h in cat['method_hash']])
     out.update(metrics.per_method_auc(cat['label'], cat['score'], methods))
@@ -97,7 +104,7 @@ def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True,
   if 'pred_class' in cat:
     known = cat['method_label'] >= 0
     out.update(metrics.per_class_recall(cat['method_label'][known], cat['pred_class'][known],
-                                        input_pipeline.METHOD_CLASSES))
+                                        examples.METHOD_CLASSES))
   if scores_dir and jax.process_index() == 0:
     write_scores(config, split, cat, scores_dir)
   return out
@@ -108,8 +115,8 @@ def write_scores(config, split: str, cat: dict, directory: str) -> str:
   label, method, score), from which any metric can be recomputed outside fjax; written
   whole (`files.write_text`: a temporary name renamed, or one object upload), so a file
   there is always whole."""
-  t = input_pipeline.table(config, split)
-  names = {int(input_pipeline.name_hash(input_pipeline.video_key(m, v).encode())): (m, v)
+  t = sources.table(config, split)
+  names = {int(sources.name_hash(sources.video_key(m, v).encode())): (m, v)
            for m, v in zip(t['method'], t['video_id'])}
   files.makedirs(directory)
   path = os.path.join(directory, f'{config.dataset.name.replace("/", "_")}_{split}.jsonl')

@@ -20,8 +20,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as cm
 
-from fjax import errors, files, input_pipeline, sharding
-from fjax.errors import UserError
+from fjax.data import sources
+from fjax.trainer import sharding
+from fjax.util import errors, files
+from fjax.util.errors import UserError
 
 LOWER_IS_BETTER = ('eer', 'loss')
 
@@ -145,7 +147,7 @@ def _data_state(where: str, loader_iter) -> bytes:
   saved = json.loads(files.read_text(path))
   now = json.loads(loader_iter.get_state())
   if saved['data_source'] != now['data_source']:
-    if saved['data_source'].startswith(input_pipeline.Source.PREFIX):
+    if saved['data_source'].startswith(sources.Source.PREFIX):
       raise UserError(f'checkpoint {where} was trained on other data '
                       f'({_source_difference(saved["data_source"], now["data_source"])}): '
                       'resume with the data options of the run that wrote it, or use '
@@ -168,7 +170,7 @@ def _data_state(where: str, loader_iter) -> bytes:
 
 
 def _source_difference(saved: str, now: str) -> str:
-  prefix = len(input_pipeline.Source.PREFIX)
+  prefix = len(sources.Source.PREFIX)
   a, b = json.loads(saved[prefix:]), json.loads(now[prefix:])
   return '; '.join(f'{k}: {a.get(k)} there, {b.get(k)} here'
                    for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
@@ -191,7 +193,7 @@ def set_aside(mgr: ocp.CheckpointManager, step: int) -> str:
 def _quiet_reads(where: str):
   """Orbax's reader threads print tracebacks when a read fails, sometimes after the
   failure reached us: fd 2 points at /dev/null while reading, and stays there when the
-  read fails (`fjax.errors.fail` writes to the saved real stderr; a run that goes on
+  read fails (`fjax.util.errors.fail` writes to the saved real stderr; a run that goes on
   calls `speak_again`)."""
   errors.REAL_STDERR = errors.REAL_STDERR if errors.REAL_STDERR is not None else os.dup(2)
   saved = os.dup(2)

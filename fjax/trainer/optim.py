@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fjax.errors import UserError
+from fjax.util.errors import UserError
 
 
 def schedule(config) -> optax.Schedule:

@@ -10,14 +10,16 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 
-from fjax import checkpoint, optim, sharding
+from fjax.trainer import checkpoint, optim, sharding
 
 
-def init_fn(config, model, tx):
+def init_fn(config, model, tx, rngs=()):
+  """The state's initialisation from one key: 'params' and the model's own streams
+  (`RNGS` of its module, e.g. FoCus's 'gumbel')."""
   size = config.input.image_size
 
   def init(rng):
-    variables = model.init({'params': rng, 'dropout': rng, 'gumbel': rng},
+    variables = model.init({name: rng for name in ('params', *rngs)},
                            jnp.zeros((1, size, size, 3), jnp.float32), train=False)
     variables = dict(variables)
     params = variables.pop('params')
@@ -26,10 +28,10 @@ def init_fn(config, model, tx):
   return init
 
 
-def abstract_state(config, model, mesh):
+def abstract_state(config, model, mesh, rngs=()):
   """(ShapeDtypeStructs with shardings, shardings) of the train state, no compute."""
   tx = optim.optimizer(config)
-  init = init_fn(config, model, tx)
+  init = init_fn(config, model, tx, rngs)
   shapes = jax.eval_shape(init, jax.random.key(0))
   shardings = sharding.state_shardings(mesh, shapes, config.mesh.param_rules)
   abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
@@ -37,11 +39,11 @@ def abstract_state(config, model, mesh):
   return abstract, shardings
 
 
-def create(config, model, mesh):
+def create(config, model, mesh, rngs=()):
   """A fresh train state on the mesh, with `config.init_from` weights merged in."""
   tx = optim.optimizer(config)
-  _, shardings = abstract_state(config, model, mesh)
-  state = jax.jit(init_fn(config, model, tx), out_shardings=shardings)(
+  _, shardings = abstract_state(config, model, mesh, rngs)
+  state = jax.jit(init_fn(config, model, tx, rngs), out_shardings=shardings)(
       jax.random.key(config.seed))
   if config.init_from:
     loaded = checkpoint.nest_pretrained(checkpoint.load_pretrained(config.init_from),

@@ -16,7 +16,7 @@ import numpy as np
 import pywt
 from scipy import ndimage
 
-from fjax.preprocess import self_blend
+from fjax.data import self_blend
 
 
 def gray(image: np.ndarray) -> np.ndarray:

@@ -14,8 +14,8 @@ import os
 import cv2
 import numpy as np
 
-from fjax import files
-from fjax.preprocess import corruptions
+from fjax.util import files
+from fjax.data import corruptions
 
 COLOURS = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fjax.preprocess import labels, self_blend
+from fjax.data import labels, self_blend
 
 
 def tampered_counterpart(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
@@ -37,10 +37,10 @@ def tampered_counterpart(image: np.ndarray, landmarks: np.ndarray, rng: np.rando
   if not image_tampering:
     return image, image.copy(), mask
   if artefact == 'planted':
-    from fjax.preprocess import forgeries  # pylint: disable=g-import-not-at-top
+    from fjax.data import forgeries  # pylint: disable=g-import-not-at-top
     return image, forgeries.plant(image, mask, rng), (mask > 0.5).astype(np.float32)
   if sbi:
-    from fjax.preprocess import sbi_augment  # pylint: disable=g-import-not-at-top
+    from fjax.data import sbi_augment  # pylint: disable=g-import-not-at-top
     source, target = sbi_augment.source_and_target(image, rng)
   else:
     source, target = self_blend.alter_source(image, rng), image

@@ -1,8 +1,8 @@
 """Checks of directory flags (--workdir, --output) before anything is created in them."""
 import os
 
-from fjax import files
-from fjax.errors import UserError
+from fjax.util import files
+from fjax.util.errors import UserError
 
 
 def check_dir_path(path: str, what: str) -> None:

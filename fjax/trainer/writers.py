@@ -1,7 +1,7 @@
 """Metric events to `workdir/metrics.jsonl`, TensorBoard (tensorboardX) and the console.
 
 Only process 0 writes. One JSON object per event: {"step", "split", name: value, ...}.
-The workdir may be any `fjax.files` path: on an object store (gs://) metrics.jsonl is
+The workdir may be any `fjax.util.files` path: on an object store (gs://) metrics.jsonl is
 rewritten whole on each event (`files.Lines`) and the TensorBoard event files are written
 to a local temporary directory and uploaded (`files.Mirror`) at most every
 `TB_SYNC_SECS` seconds when an event is written, and on close.
@@ -16,7 +16,7 @@ import time
 import jax
 from absl import logging
 
-from fjax import files
+from fjax.util import files
 
 TB_SYNC_SECS = 30.0
 

@@ -17,8 +17,8 @@ import sys
 
 from absl import logging
 
-from fjax import files
-from fjax.errors import UserError
+from fjax.util import files
+from fjax.util.errors import UserError
 
 
 def _holder(fd: int) -> str:

@@ -1,0 +1,214 @@
+"""One decoded example -> the model's inputs: self-blending, tampering (AUNet's pairs),
+augmentation, corruption (robustness), resizing, the per-pixel label maps made from the
+final image and landmarks, normalisation and the ids that travel with a batch."""
+from __future__ import annotations
+
+import zlib
+
+import cv2
+import grain
+import numpy as np
+
+from fjax.data import augment, corruptions, labels, masks, selection, self_blend, sources, tamper
+from fjax.util.errors import UserError
+
+
+# What every batch holds besides the model's BATCH_KEYS (fjax.registry.batch_keys).
+BOOKKEEPING_KEYS = ('valid', 'video_hash', 'method_hash', 'frame', 'face')
+# Per-pixel labels a config may add (`input.labels`), made on the fly from the final image
+# and landmarks, flipped and resized with the image: name -> channels.
+LABEL_CHANNELS = {'noise': 3, 'au_maps': 15}
+# 'method_label': the class of a five-way detector (FF++'s four methods; -1 for others).
+METHOD_CLASSES = ('real', 'Deepfakes', 'Face2Face', 'FaceSwap', 'NeuralTextures')
+LABELS = (*LABEL_CHANNELS, 'method_label')
+
+
+def label_maps(image: np.ndarray, landmarks: np.ndarray, config) -> dict[str, np.ndarray]:
+  """The extra label maps of one face crop: the wavelet noise residual (SPEC 4, sigma
+  `input.noise_sigma`) and the 15 AU maps (SPEC 5), at the crop's resolution."""
+  maps = {}
+  if 'noise' in config.input.labels:
+    maps['noise'] = labels.noise_residual(image, config.input.noise_sigma)
+  if 'au_maps' in config.input.labels:
+    maps['au_maps'] = labels.au_maps(landmarks, image.shape[0])
+  return maps
+
+
+def _resize(x: np.ndarray, size: int) -> np.ndarray:
+  if x.shape[0] == size and x.shape[1] == size:
+    return x
+  interp = cv2.INTER_AREA if x.shape[0] > size else cv2.INTER_LINEAR
+  if x.ndim == 3 and x.shape[-1] > 4:  # OpenCV resizes at most 4 channels at a time
+    return np.concatenate([_resize(x[..., i:i + 4], size).reshape(size, size, -1)
+                           for i in range(0, x.shape[-1], 4)], axis=-1)
+  return cv2.resize(x, (size, size), interpolation=interp)
+
+
+def normalize(image_uint8: np.ndarray, config) -> np.ndarray:
+  """uint8 RGB -> float32 (x / 255 - mean) / std, the model's input convention."""
+  image = image_uint8.astype(np.float32) / 255.0
+  return ((image - np.float32(config.input.mean)) / np.float32(config.input.std)).astype(
+      np.float32)
+
+
+def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
+  """Decoded example -> model inputs; `rng` enables training augmentation.
+
+  Augmentations: on-the-fly self-blending of real faces (probability
+  `input.self_blend_prob`), whole-image photometric jitter (`input.photometric`) and a
+  horizontal flip applied to the image and every label map. With `input.tamper.pairs`
+  (AUNet's TAP) a training example is a real face and its tampered counterpart, stacked
+  on a leading pair axis of every array.
+  """
+  if rng is not None and config.input.tamper.pairs:
+    return tampered_pair(example, config, rng)
+  image = example['image']
+  source = config.dataset.mask_source
+  mask = masks.read_mask(example, source)
+  label = int(example['label'])
+  if rng is not None and label == 0 and rng.random() < config.input.self_blend_prob:
+    fake, mask = self_blend.self_blend(image, example['landmarks'], rng)
+    if source != 'mask':  # the same map the data set stores, made from this new pair
+      mask = masks.as_source(labels.PAIR_MAPS[source.split('@')[0]](image, fake), source)
+    image, label = fake, 1
+  image, maps = _at_input_size(image, mask, example, config, rng)
+  if rng is not None and config.input.hflip and rng.random() < 0.5:
+    image, maps = _flip(image, maps)
+  return _pack(image, maps, label, example, config)
+
+
+def tampered_pair(example: dict, config, rng: np.random.Generator) -> dict:
+  """A real face (label 0, zero mask) and its image-level tampered fake (label 1, mask
+  M_p), with the same training transforms (`input.tamper.sbi_augment`: SBI's released
+  ones, one draw for both), photometric jitter, crop and flip, stacked on axis 0."""
+  t = config.input.tamper
+  real, fake, mask = tamper.tampered_counterpart(example['image'], example['landmarks'], rng,
+                                                 t.partial, t.image, t.max_removed,
+                                                 sbi=t.sbi_augment, artefact=t.artefact)
+  if t.sbi_augment:
+    from fjax.data import sbi_augment  # pylint: disable=g-import-not-at-top
+    real, fake = sbi_augment.training(real, fake, rng)
+  jitter_seed = int(rng.integers(2 ** 31))
+  pair = [_at_input_size(image, m, example, config, np.random.default_rng(jitter_seed))
+          for image, m in ((real, np.zeros_like(mask)), (fake, mask))]
+  flip = config.input.hflip and rng.random() < 0.5
+  packed = [_pack(*(_flip(*p) if flip else p), label, example, config)
+            for p, label in zip(pair, (0, 1))]
+  return {k: np.stack([packed[0][k], packed[1][k]]) for k in packed[0]}
+
+
+def _at_input_size(image, mask, example, config, rng):
+  """Photometric jitter and a random crop (training), corruption (robustness), resize to
+  the input size; the label maps are made there from the final image and landmarks."""
+  if rng is not None and config.input.photometric:
+    image = augment.photometric(image, rng)
+  landmarks = example['landmarks']
+  if rng is not None and config.input.augment == 'msccnet':
+    return _msccnet_augment(image, mask, landmarks, config, rng)
+  if rng is not None and config.input.crop_scale < 1:
+    image, mask, landmarks = augment.random_crop(image, mask, landmarks, rng,
+                                                 config.input.crop_scale)
+  if config.input.corruption:  # robustness evaluation: kind:level, seeded per example
+    kind, level = config.input.corruption.split(':')
+    image = corruptions.corrupt(image, kind, int(level), np.random.default_rng(
+        zlib.crc32(bytes(example['video_id'])) + int(example['frame'])))
+  size = config.input.image_size
+  scale = size / image.shape[0]
+  image = _resize(np.ascontiguousarray(image), size)
+  maps = {'mask': _resize(np.ascontiguousarray(mask), size).astype(np.float32),
+          **label_maps(image, landmarks * scale, config)}
+  return image, maps
+
+
+def _msccnet_augment(image, mask, landmarks, config, rng):
+  """MSCCNet's released training transforms (`input.augment=msccnet`; the flip follows in
+  `prepare`): rescale and crop, photometric distortion, label maps made on the crop, then
+  centred padding to the input size. The image is padded with the mean colour, 0 after
+  normalisation as the released Padding (after Normalize) gives; the mask with
+  `IGNORE` (-1, the released ignore index 255: MSCCNet's losses skip those pixels), the
+  other label maps with 0."""
+  size = config.input.image_size
+  image, mask, landmarks = augment.rescale_crop(
+      image, mask, landmarks, rng, size, tuple(config.input.scale_range),
+      config.input.crop_max_ratio)
+  image = augment.photometric_distortion(image, rng)
+  maps = {'mask': mask.astype(np.float32), **label_maps(image, landmarks, config)}
+  image, _ = augment.pad_center(image.astype(np.float32), size,
+                                np.float32(config.input.mean) * 255)
+  return image, {k: augment.pad_center(v, size, IGNORE if k == 'mask' else 0)[0]
+                 for k, v in maps.items()}
+
+
+IGNORE = -1.0  # mask value of pixels no loss sees (MSCCNet's padded border)
+
+
+def _flip(image, maps):
+  return image[:, ::-1], {k: v[:, ::-1] for k, v in maps.items()}
+
+
+def _pack(image, maps, label: int, example: dict, config) -> dict:
+  out = {k: np.ascontiguousarray(v, np.float32) for k, v in maps.items()}
+  if 'method_label' in config.input.labels:
+    method = 'real' if label == 0 else bytes(example['method']).decode()
+    method_label = METHOD_CLASSES.index(method) if method in METHOD_CLASSES else -1
+    out['method_label'] = np.int32(method_label)
+  return {'image': normalize(np.ascontiguousarray(image), config),
+          **out, 'label': np.int32(label), 'valid': np.float32(1.0),
+          'video_hash': sources.name_hash(sources.video_key(bytes(example['method']).decode(),
+                                            bytes(example['video_id']).decode()).encode()),
+          'method_hash': sources.name_hash(bytes(example['method'])),
+          'frame': np.int32(example['frame']), 'face': np.int32(example.get('face', 0))}
+
+
+class TrainTransform(grain.transforms.RandomMap):
+
+  def __init__(self, config):
+    self.config = config
+
+  def random_map(self, element, rng):
+    return prepare(element, self.config, rng)
+
+
+class EvalTransform(grain.transforms.Map):
+
+  def __init__(self, config):
+    self.config = config
+
+  def map(self, element):
+    return prepare(element, self.config, None)
+
+
+AUGMENT = ('', 'msccnet')
+
+
+def check_train_options(config) -> None:
+  i = config.input
+  if not 0 < i.crop_scale <= 1:
+    raise UserError(f'input.crop_scale={i.crop_scale}: the smallest crop side, '
+                    'a fraction of the face crop in (0, 1]')
+  if i.tamper.pairs and not config.dataset.train_real_only:
+    raise UserError('input.tamper.pairs tampers real faces only: set '
+                    'dataset.train_real_only=True')
+  if i.tamper.sbi_augment and not i.tamper.pairs:
+    raise UserError('input.tamper.sbi_augment augments AUNet\'s tampered pairs: set '
+                    'input.tamper.pairs=True')
+  if i.tamper.artefact not in ('blend', 'planted'):
+    raise UserError(f'input.tamper.artefact={i.tamper.artefact!r}: use blend or planted')
+  if i.tamper.sbi_augment and i.photometric:
+    raise UserError('input.tamper.sbi_augment brings SBI\'s training transforms (colour, '
+                    'JPEG); leave input.photometric=False')
+  if i.balance not in selection.BALANCE:
+    raise UserError(f'input.balance={i.balance!r}: use {", ".join(selection.BALANCE)}')
+  if i.balance != 'none' and config.dataset.train_real_only:
+    raise UserError(f'input.balance={i.balance!r} balances stored reals and fakes; '
+                    'dataset.train_real_only trains on reals only')
+  if i.augment not in AUGMENT:
+    raise UserError(f'input.augment={i.augment!r}: use \'\' or msccnet')
+  if i.augment == 'msccnet' and config.model.name != 'msccnet':
+    raise UserError('input.augment=msccnet is MSCCNet\'s released pipeline: its padded '
+                    'border is labelled -1, which only MSCCNet\'s losses skip')
+  if i.augment == 'msccnet' and i.crop_scale < 1:
+    raise UserError('input.augment=msccnet crops itself: leave input.crop_scale at 1')
+  low, high = i.scale_range
+  if i.augment == 'msccnet' and not 0 < low <= high:
+    raise UserError(f'input.scale_range={tuple(i.scale_range)}: need 0 < low <= high')

@@ -1,0 +1,45 @@
+"""Mask sources (`dataset.mask_source`): which stored map is a fake's ground truth, and the
+small language naming them (`diff@0.1`: the stored difference map thresholded at 0.1)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from fjax.data import labels
+from fjax.util import files
+from fjax.util.errors import UserError
+
+
+MASK_SOURCES = ('mask', *labels.PAIR_MAPS, 'diff@0.1', 'focus')
+
+
+def mask_feature(source: str) -> str:
+  """The stored feature a `dataset.mask_source` reads."""
+  return 'mask' if source == 'mask' else f'mask_{source.split("@")[0]}'
+
+
+def as_source(mask: np.ndarray, source: str) -> np.ndarray:
+  return (mask > 0.1).astype(np.float32) if source == 'diff@0.1' else mask  # MG2
+
+
+def read_mask(example: dict, source: str) -> np.ndarray:
+  return as_source(example[mask_feature(source)][..., 0].astype(np.float32) / 255.0, source)
+
+
+def check_mask_source(config, features) -> None:
+  """One clear line when the config asks for a map the data set does not hold."""
+  name = config.dataset.mask_source
+  if name not in MASK_SOURCES:
+    raise UserError(f'dataset.mask_source={name!r} is not one of {", ".join(MASK_SOURCES)}')
+  if name == 'focus':
+    if config.input.self_blend_prob > 0:
+      raise UserError('dataset.mask_source=focus has no map for faces self-blended on the '
+                      'fly; set input.self_blend_prob=0')
+    if not files.isfile(os.path.join(config.dataset.focus_maps, 'info.json')):
+      raise UserError(f'dataset.focus_maps={config.dataset.focus_maps!r} holds no maps '
+                      'written by python -m fjax.focus_maps')
+    return
+  if mask_feature(name) not in features:
+    raise UserError(f'data set {config.dataset.name} holds no {mask_feature(name)!r} '
+                    f'for dataset.mask_source={name!r}')

@@ -1,0 +1,69 @@
+"""The model contract (fjax.registry): every model satisfies it, and the registry refuses
+modules and configs that do not."""
+from __future__ import annotations
+
+import importlib
+import types
+
+import jax
+import pytest
+
+from fjax import bench, registry
+from fjax import run as run_lib
+from fjax.util.errors import UserError
+
+PRESETS = [(name, 'test') for name in registry.available()] + [('semantic_noise',
+                                                                 'test,five_way')]
+
+
+@pytest.mark.parametrize('name,preset', PRESETS)
+def test_every_model_keeps_the_contract(name, preset):
+  """Its config file names it; it initialises and takes a training step's forward and
+  loss drawing only from its declared RNGS, reading only its declared batch keys (the
+  batch holds nothing else); its optional hooks are the contract's."""
+  model_lib = registry.model_module(name)
+  config = importlib.import_module(f'configs.{model_lib.CONFIG}').get_config(preset)
+  assert config.model.name == name
+  registry.check_config(model_lib, config)
+  r = run_lib.open_run(config)
+  keys = registry.batch_keys(model_lib, config)
+  assert set(model_lib.BATCH_KEYS) <= set(keys)
+  batch = {k: v for k, v in bench.synthetic_batch(config, 2).items() if k in keys}
+  abstract, _ = r.abstract_state()  # init with 'params' and RNGS only
+  rngs = {n: jax.random.key(i) for i, n in enumerate(model_lib.RNGS)}
+  train_inputs = registry.hook(model_lib, 'train_inputs')
+
+  def loss(st, batch):
+    out, _ = r.model.apply({'params': st['params'], **st['model_state']}, batch['image'],
+                           train=True, rngs=rngs, mutable=list(st['model_state']),
+                           **(train_inputs(batch) if train_inputs else {}))
+    return model_lib.loss_fn(out, batch, config)[0]
+  assert jax.eval_shape(loss, abstract, batch).shape == ()
+  public = {n for n, v in vars(model_lib).items()
+            if isinstance(v, types.FunctionType) and v.__module__ == model_lib.__name__}
+  for hook in registry.HOOKS:
+    assert (hook in public) == (registry.hook(model_lib, hook) is not None)
+
+
+def test_modules_and_configs_that_break_the_contract_are_one_line(monkeypatch):
+  module = types.ModuleType('fjax.models.broken')
+  monkeypatch.setitem(__import__('sys').modules, 'fjax.models.broken', module)
+  with pytest.raises(UserError, match=r'is not a model \(lacks build, loss_fn'):
+    registry.model_module('broken')
+  for attr in registry.REQUIRED:
+    setattr(module, attr, None)
+  module.BATCH_KEYS = ('image', 'label', 'depth')
+  with pytest.raises(UserError, match=r"BATCH_KEYS: no input makes \['depth'\]"):
+    registry.model_module('broken')
+  with pytest.raises(UserError, match='unknown model'):
+    registry.model_module('no_such_model')
+  with pytest.raises(KeyError):
+    registry.hook(registry.model_module('focus'), 'no_such_hook')
+  from configs import semantic_noise  # pylint: disable=g-import-not-at-top
+  config = semantic_noise.get_config('test')
+  config.input.labels = ()
+  with pytest.raises(UserError, match='reads noise: add it to input.labels'):
+    run_lib.open_run(config)
+  config.input.labels = ('noise', 'depth')
+  with pytest.raises(UserError, match=r"input.labels: unknown \['depth'\]"):
+    run_lib.open_run(config)
