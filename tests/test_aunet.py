@@ -117,7 +117,7 @@ def test_pipeline_makes_real_and_tampered_pairs(data_dir):
   example = source[0]
   config.input.image_size = example['image'].shape[0]  # no resize: exact pixel checks
   config.input.photometric = False
-  pair = examples.prepare(example, config, np.random.default_rng(0))
+  pair = examples.prepare(example, examples.Recipe.of(config), np.random.default_rng(0))
   size = config.input.image_size
   assert pair['image'].shape == (2, size, size, 3)
   assert pair['au_maps'].shape == (2, size, size, 15)
@@ -132,7 +132,7 @@ def test_pipeline_makes_real_and_tampered_pairs(data_dir):
   # The partial mask lies inside the face hull and misses part of it (AU regions removed).
   full = _config(); full.input.tamper.partial = False
   full.dataset.data_dir, full.input.image_size = data_dir, size
-  hull = examples.prepare(example, full, np.random.default_rng(0))['mask'][1]
+  hull = examples.prepare(example, examples.Recipe.of(full), np.random.default_rng(0))['mask'][1]
   assert (fake_mask > 0.5).sum() < (hull > 0.5).sum()
 
 
@@ -145,8 +145,9 @@ def test_paper_preset_trains_with_sbi_augmentation(data_dir):
   source = selection.real_only(config, 'train', sources.data_source(config, 'train'))
   example = source[0]
   config.input.image_size = example['image'].shape[0]
-  pairs = [examples.prepare(example, config, np.random.default_rng(s)) for s in range(8)]
-  again = examples.prepare(example, config, np.random.default_rng(3))
+  recipe = examples.Recipe.of(config)
+  pairs = [examples.prepare(example, recipe, np.random.default_rng(s)) for s in range(8)]
+  again = examples.prepare(example, recipe, np.random.default_rng(3))
   for key in pairs[3]:  # resume-exact: the same generator gives the same pair
     np.testing.assert_array_equal(pairs[3][key], again[key])
   changed_real = 0
@@ -155,8 +156,8 @@ def test_paper_preset_trains_with_sbi_augmentation(data_dir):
     real, fake = pair['image']
     inside = pair['mask'][1] > 0.5
     assert np.abs(real - fake)[inside].mean() > 0.01
-    changed_real += not np.allclose(real, examples.prepare(
-        example, config, None)['image'], atol=1e-6)
+    changed_real += not np.allclose(real, examples.prepare(example, recipe, None)['image'],
+                                    atol=1e-6)
   assert changed_real >= 4  # target alteration and training transforms reach the real
   # SBI's training transforms replace the photometric jitter; they need the pairs.
   config.input.photometric = True

@@ -21,10 +21,11 @@ def _config(data_dir, **input_kw):
 
 def _outcomes(example, config):
   """prepare() under many seeds, split by whether the flip happened."""
-  plain = examples.prepare(example, config, None)
+  recipe = examples.Recipe.of(config)
+  plain = examples.prepare(example, recipe, None)
   flipped = None
   for seed in range(20):
-    out = examples.prepare(example, config, np.random.default_rng(seed))
+    out = examples.prepare(example, recipe, np.random.default_rng(seed))
     if not np.array_equal(out['image'], plain['image']):
       flipped = out
       break
@@ -69,7 +70,8 @@ def test_real_only_training_source(data_dir):
   assert 0 < len(reals) < len(full)
   assert all(reals[i]['label'] == 0 for i in range(len(reals)))
   rng = np.random.default_rng(0)
-  made = [examples.prepare(reals[i % len(reals)], config, rng) for i in range(40)]
+  recipe = examples.Recipe.of(config)
+  made = [examples.prepare(reals[i % len(reals)], recipe, rng) for i in range(40)]
   fakes = [m for m in made if m['label'] == 1]
   assert 8 <= len(fakes) <= 32  # about half self-blended on the fly
   assert all(m['mask'].any() for m in fakes)
@@ -163,18 +165,19 @@ def test_msccnet_augment_pads_with_the_mean_colour_and_an_ignored_mask(data_dir)
   config.model.name = 'msccnet'  # only its losses skip the ignored border
   source = sources.data_source(config, 'train')
   example = next(source[i] for i in range(len(source)) if source[i]['label'] == 1)
-  padded = 0
+  padded, recipe = 0, examples.Recipe.of(config)
   for seed in range(12):
-    out = examples.prepare(example, config, np.random.default_rng(seed))
+    out = examples.prepare(example, recipe, np.random.default_rng(seed))
     assert out['image'].shape == (64, 64, 3) and out['mask'].shape == (64, 64)
     border = np.abs(out['image'][0]).max(-1) < 1e-5  # the top row of a padded image
     if border.all():
       padded += 1
       assert (out['mask'][0] == examples.IGNORE).all()
   assert 0 < padded < 12  # scales below ~1 pad, above crop
-  plain = examples.prepare(example, config, None)  # evaluation: resize only
+  plain = examples.prepare(example, recipe, None)  # evaluation: resize only
+  resized = examples._resize(example['image'], 64)  # pylint: disable=protected-access
   np.testing.assert_array_equal(plain['image'], examples.normalize(
-      examples._resize(example['image'], 64), config))  # pylint: disable=protected-access
+      resized, config.input.mean, config.input.std))
 
 
 def test_photometric_distortion_keeps_grey_grey():

@@ -3,6 +3,7 @@ augmentation, corruption (robustness), resizing, the per-pixel label maps made f
 final image and landmarks, normalisation and the ids that travel with a batch."""
 from __future__ import annotations
 
+import dataclasses
 import zlib
 
 import cv2
@@ -23,13 +24,60 @@ METHOD_CLASSES = ('real', 'Deepfakes', 'Face2Face', 'FaceSwap', 'NeuralTextures'
 LABELS = (*LABEL_CHANNELS, 'method_label')
 
 
-def label_maps(image: np.ndarray, landmarks: np.ndarray, config) -> dict[str, np.ndarray]:
-  """The extra label maps of one face crop: the wavelet noise residual (SPEC 4, sigma
-  `input.noise_sigma`) and the 15 AU maps (SPEC 5), at the crop's resolution."""
+@dataclasses.dataclass(frozen=True)
+class Tamper:
+  """AUNet's tampering of real faces (`input.tamper`)."""
+  pairs: bool = False
+  partial: bool = True
+  image: bool = True
+  max_removed: int = 0
+  sbi_augment: bool = False
+  artefact: str = 'blend'
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  """The values that turn one example into model inputs, read once from the config
+  (`Recipe.of`): the per-example functions take these, not the config, and grain's
+  workers receive this small frozen record."""
+  image_size: int
+  mean: tuple[float, ...]
+  std: tuple[float, ...]
+  labels: tuple[str, ...] = ()
+  noise_sigma: float = 0.0
+  mask_source: str = 'mask'
+  self_blend_prob: float = 0.0
+  photometric: bool = False
+  hflip: bool = False
+  crop_scale: float = 1.0
+  corruption: str = ''
+  augment: str = ''
+  scale_range: tuple[float, float] = (0.5, 2.0)
+  crop_max_ratio: float = 0.75
+  tamper: Tamper = Tamper()
+
+  @classmethod
+  def of(cls, config) -> 'Recipe':
+    i = config.input
+    t = i.tamper
+    return cls(
+        image_size=i.image_size, mean=tuple(i.mean), std=tuple(i.std),
+        labels=tuple(i.labels), noise_sigma=i.noise_sigma,
+        mask_source=config.dataset.mask_source, self_blend_prob=i.self_blend_prob,
+        photometric=i.photometric, hflip=i.hflip, crop_scale=i.crop_scale,
+        corruption=i.corruption, augment=i.augment, scale_range=tuple(i.scale_range),
+        crop_max_ratio=i.crop_max_ratio,
+        tamper=Tamper(t.pairs, t.partial, t.image, t.max_removed, t.sbi_augment, t.artefact))
+
+
+def label_maps(image: np.ndarray, landmarks: np.ndarray, names=(),
+               noise_sigma: float = 0.0) -> dict[str, np.ndarray]:
+  """The extra label maps `names` of one face crop: the wavelet noise residual (SPEC 4,
+  sigma `noise_sigma`) and the 15 AU maps (SPEC 5), at the crop's resolution."""
   maps = {}
-  if 'noise' in config.input.labels:
-    maps['noise'] = labels.noise_residual(image, config.input.noise_sigma)
-  if 'au_maps' in config.input.labels:
+  if 'noise' in names:
+    maps['noise'] = labels.noise_residual(image, noise_sigma)
+  if 'au_maps' in names:
     maps['au_maps'] = labels.au_maps(landmarks, image.shape[0])
   return maps
 
@@ -44,14 +92,13 @@ def _resize(x: np.ndarray, size: int) -> np.ndarray:
   return cv2.resize(x, (size, size), interpolation=interp)
 
 
-def normalize(image_uint8: np.ndarray, config) -> np.ndarray:
+def normalize(image_uint8: np.ndarray, mean, std) -> np.ndarray:
   """uint8 RGB -> float32 (x / 255 - mean) / std, the model's input convention."""
   image = image_uint8.astype(np.float32) / 255.0
-  return ((image - np.float32(config.input.mean)) / np.float32(config.input.std)).astype(
-      np.float32)
+  return ((image - np.float32(mean)) / np.float32(std)).astype(np.float32)
 
 
-def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
+def prepare(example: dict, recipe: Recipe, rng: np.random.Generator | None) -> dict:
   """Decoded example -> model inputs; `rng` enables training augmentation.
 
   Augmentations: on-the-fly self-blending of real faces (probability
@@ -60,28 +107,28 @@ def prepare(example: dict, config, rng: np.random.Generator | None) -> dict:
   (AUNet's TAP) a training example is a real face and its tampered counterpart, stacked
   on a leading pair axis of every array.
   """
-  if rng is not None and config.input.tamper.pairs:
-    return tampered_pair(example, config, rng)
+  if rng is not None and recipe.tamper.pairs:
+    return tampered_pair(example, recipe, rng)
   image = example['image']
-  source = config.dataset.mask_source
+  source = recipe.mask_source
   mask = masks.read_mask(example, source)
   label = int(example['label'])
-  if rng is not None and label == 0 and rng.random() < config.input.self_blend_prob:
+  if rng is not None and label == 0 and rng.random() < recipe.self_blend_prob:
     fake, mask = self_blend.self_blend(image, example['landmarks'], rng)
     if source != 'mask':  # the same map the data set stores, made from this new pair
-      mask = masks.as_source(labels.PAIR_MAPS[source.split('@')[0]](image, fake), source)
+      mask = masks.pair_map(source, image, fake)
     image, label = fake, 1
-  image, maps = _at_input_size(image, mask, example, config, rng)
-  if rng is not None and config.input.hflip and rng.random() < 0.5:
+  image, maps = _at_input_size(image, mask, example, recipe, rng)
+  if rng is not None and recipe.hflip and rng.random() < 0.5:
     image, maps = _flip(image, maps)
-  return _pack(image, maps, label, example, config)
+  return _pack(image, maps, label, example, recipe)
 
 
-def tampered_pair(example: dict, config, rng: np.random.Generator) -> dict:
+def tampered_pair(example: dict, recipe: Recipe, rng: np.random.Generator) -> dict:
   """A real face (label 0, zero mask) and its image-level tampered fake (label 1, mask
   M_p), with the same training transforms (`input.tamper.sbi_augment`: SBI's released
   ones, one draw for both), photometric jitter, crop and flip, stacked on axis 0."""
-  t = config.input.tamper
+  t = recipe.tamper
   real, fake, mask = tamper.tampered_counterpart(example['image'], example['landmarks'], rng,
                                                  t.partial, t.image, t.max_removed,
                                                  sbi=t.sbi_augment, artefact=t.artefact)
@@ -89,52 +136,53 @@ def tampered_pair(example: dict, config, rng: np.random.Generator) -> dict:
     from fjax.data import sbi_augment  # pylint: disable=g-import-not-at-top
     real, fake = sbi_augment.training(real, fake, rng)
   jitter_seed = int(rng.integers(2 ** 31))
-  pair = [_at_input_size(image, m, example, config, np.random.default_rng(jitter_seed))
+  pair = [_at_input_size(image, m, example, recipe, np.random.default_rng(jitter_seed))
           for image, m in ((real, np.zeros_like(mask)), (fake, mask))]
-  flip = config.input.hflip and rng.random() < 0.5
-  packed = [_pack(*(_flip(*p) if flip else p), label, example, config)
+  flip = recipe.hflip and rng.random() < 0.5
+  packed = [_pack(*(_flip(*p) if flip else p), label, example, recipe)
             for p, label in zip(pair, (0, 1))]
   return {k: np.stack([packed[0][k], packed[1][k]]) for k in packed[0]}
 
 
-def _at_input_size(image, mask, example, config, rng):
+def _at_input_size(image, mask, example, recipe, rng):
   """Photometric jitter and a random crop (training), corruption (robustness), resize to
   the input size; the label maps are made there from the final image and landmarks."""
-  if rng is not None and config.input.photometric:
+  if rng is not None and recipe.photometric:
     image = augment.photometric(image, rng)
   landmarks = example['landmarks']
-  if rng is not None and config.input.augment == 'msccnet':
-    return _msccnet_augment(image, mask, landmarks, config, rng)
-  if rng is not None and config.input.crop_scale < 1:
+  if rng is not None and recipe.augment == 'msccnet':
+    return _msccnet_augment(image, mask, landmarks, recipe, rng)
+  if rng is not None and recipe.crop_scale < 1:
     image, mask, landmarks = augment.random_crop(image, mask, landmarks, rng,
-                                                 config.input.crop_scale)
-  if config.input.corruption:  # robustness evaluation: kind:level, seeded per example
-    kind, level = config.input.corruption.split(':')
+                                                 recipe.crop_scale)
+  if recipe.corruption:  # robustness evaluation: kind:level, seeded per example
+    kind, level = recipe.corruption.split(':')
     image = corruptions.corrupt(image, kind, int(level), np.random.default_rng(
         zlib.crc32(bytes(example['video_id'])) + int(example['frame'])))
-  size = config.input.image_size
+  size = recipe.image_size
   scale = size / image.shape[0]
   image = _resize(np.ascontiguousarray(image), size)
   maps = {'mask': _resize(np.ascontiguousarray(mask), size).astype(np.float32),
-          **label_maps(image, landmarks * scale, config)}
+          **label_maps(image, landmarks * scale, recipe.labels, recipe.noise_sigma)}
   return image, maps
 
 
-def _msccnet_augment(image, mask, landmarks, config, rng):
+def _msccnet_augment(image, mask, landmarks, recipe, rng):
   """MSCCNet's released training transforms (`input.augment=msccnet`; the flip follows in
   `prepare`): rescale and crop, photometric distortion, label maps made on the crop, then
   centred padding to the input size. The image is padded with the mean colour, 0 after
   normalisation as the released Padding (after Normalize) gives; the mask with
   `IGNORE` (-1, the released ignore index 255: MSCCNet's losses skip those pixels), the
   other label maps with 0."""
-  size = config.input.image_size
+  size = recipe.image_size
   image, mask, landmarks = augment.rescale_crop(
-      image, mask, landmarks, rng, size, tuple(config.input.scale_range),
-      config.input.crop_max_ratio)
+      image, mask, landmarks, rng, size, recipe.scale_range,
+      recipe.crop_max_ratio)
   image = augment.photometric_distortion(image, rng)
-  maps = {'mask': mask.astype(np.float32), **label_maps(image, landmarks, config)}
+  maps = {'mask': mask.astype(np.float32),
+          **label_maps(image, landmarks, recipe.labels, recipe.noise_sigma)}
   image, _ = augment.pad_center(image.astype(np.float32), size,
-                                np.float32(config.input.mean) * 255)
+                                np.float32(recipe.mean) * 255)
   return image, {k: augment.pad_center(v, size, IGNORE if k == 'mask' else 0)[0]
                  for k, v in maps.items()}
 
@@ -146,13 +194,13 @@ def _flip(image, maps):
   return image[:, ::-1], {k: v[:, ::-1] for k, v in maps.items()}
 
 
-def _pack(image, maps, label: int, example: dict, config) -> dict:
+def _pack(image, maps, label: int, example: dict, recipe) -> dict:
   out = {k: np.ascontiguousarray(v, np.float32) for k, v in maps.items()}
-  if 'method_label' in config.input.labels:
+  if 'method_label' in recipe.labels:
     method = 'real' if label == 0 else bytes(example['method']).decode()
     method_label = METHOD_CLASSES.index(method) if method in METHOD_CLASSES else -1
     out['method_label'] = np.int32(method_label)
-  return {'image': normalize(np.ascontiguousarray(image), config),
+  return {'image': normalize(np.ascontiguousarray(image), recipe.mean, recipe.std),
           **out, 'label': np.int32(label), 'valid': np.float32(1.0),
           'video_hash': sources.name_hash(sources.video_key(bytes(example['method']).decode(),
                                             bytes(example['video_id']).decode()).encode()),
@@ -162,20 +210,20 @@ def _pack(image, maps, label: int, example: dict, config) -> dict:
 
 class TrainTransform(grain.transforms.RandomMap):
 
-  def __init__(self, config):
-    self.config = config
+  def __init__(self, recipe: Recipe):
+    self.recipe = recipe
 
   def random_map(self, element, rng):
-    return prepare(element, self.config, rng)
+    return prepare(element, self.recipe, rng)
 
 
 class EvalTransform(grain.transforms.Map):
 
-  def __init__(self, config):
-    self.config = config
+  def __init__(self, recipe: Recipe):
+    self.recipe = recipe
 
   def map(self, element):
-    return prepare(element, self.config, None)
+    return prepare(element, self.recipe, None)
 
 
 AUGMENT = ('', 'msccnet')

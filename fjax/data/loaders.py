@@ -40,7 +40,7 @@ def train_loader(config, local_batch: int,
       shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=True))
   return grain.DataLoader(
       data_source=source, sampler=sampler, worker_count=config.input.workers,
-      operations=[examples.TrainTransform(config),
+      operations=[examples.TrainTransform(examples.Recipe.of(config)),
                   grain.transforms.Batch(local_batch, drop_remainder=True)])
 
 
@@ -58,7 +58,7 @@ def eval_batches(config, split: str, local_batch: int, source: sources.Source | 
       shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=False))
   loader = grain.DataLoader(
       data_source=source, sampler=sampler, worker_count=config.input.workers,
-      operations=[examples.EvalTransform(config),
+      operations=[examples.EvalTransform(examples.Recipe.of(config)),
                   grain.transforms.Batch(local_batch, drop_remainder=False)])
   per_process = math.ceil(len(source) / jax.process_count())
   num_batches = math.ceil(per_process / local_batch)

@@ -14,17 +14,31 @@ from fjax.util.errors import UserError
 MASK_SOURCES = ('mask', *labels.PAIR_MAPS, 'diff@0.1', 'focus')
 
 
+def _parse(source: str) -> tuple[str, float | None]:
+  """'diff@0.1' -> ('diff', 0.1): the stored map and the threshold that binarises it."""
+  name, _, threshold = source.partition('@')
+  return name, float(threshold) if threshold else None
+
+
 def mask_feature(source: str) -> str:
   """The stored feature a `dataset.mask_source` reads."""
-  return 'mask' if source == 'mask' else f'mask_{source.split("@")[0]}'
+  return 'mask' if source == 'mask' else f'mask_{_parse(source)[0]}'
 
 
 def as_source(mask: np.ndarray, source: str) -> np.ndarray:
-  return (mask > 0.1).astype(np.float32) if source == 'diff@0.1' else mask  # MG2
+  """A stored map in [0, 1] as the source names it (MG2: `diff@0.1`, diff > 0.1)."""
+  threshold = _parse(source)[1]
+  return mask if threshold is None else (mask > threshold).astype(np.float32)
 
 
 def read_mask(example: dict, source: str) -> np.ndarray:
   return as_source(example[mask_feature(source)][..., 0].astype(np.float32) / 255.0, source)
+
+
+def pair_map(source: str, real: np.ndarray, fake: np.ndarray) -> np.ndarray:
+  """The map `source` names made from a real face and a fake of it (self-blended on the
+  fly), as the builders make the stored ones."""
+  return as_source(labels.PAIR_MAPS[_parse(source)[0]](real, fake), source)
 
 
 def check_mask_source(config, features) -> None:
