@@ -22,6 +22,9 @@ Optional hooks (looked up with `hook`, nowhere else):
     batch's `method_label` by evaluation (Detect and Locate's five-way variant).
   panels(outputs, masks) -> {name: [B, h, w]} extra maps predict shows next to the
     localisation map (FoCus's CARP, local similarity's similarity maps).
+Optional declaration:
+  SKIPS_IGNORE = True: its losses skip mask pixels labelled `examples.IGNORE` (-1), so
+    that it may train on the padded crops of `input.augment=msccnet` (MSCCNet's).
 """
 from __future__ import annotations
 
@@ -72,6 +75,9 @@ def check_config(model_lib: types.ModuleType, config) -> None:
   unknown = set(config.input.labels) - set(examples.LABELS)
   if unknown:
     raise UserError(f'input.labels: unknown {sorted(unknown)}; known: {list(examples.LABELS)}')
+  if config.input.augment == 'msccnet' and not getattr(model_lib, 'SKIPS_IGNORE', False):
+    raise UserError(f'input.augment=msccnet pads crops with mask {examples.IGNORE} (MSCCNet\'s '
+                    f'released pipeline), which the losses of {config.model.name} do not skip')
   needed = set(model_lib.BATCH_KEYS) - set(STORED_KEYS) - set(config.input.labels)
   if needed:
     raise UserError(f'model {config.model.name} reads {", ".join(sorted(needed))}: add '

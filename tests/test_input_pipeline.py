@@ -162,7 +162,6 @@ def test_msccnet_rescale_crop_moves_mask_and_landmarks_with_the_image():
 
 def test_msccnet_augment_pads_with_the_mean_colour_and_an_ignored_mask(data_dir):
   config = _config(data_dir, augment='msccnet', hflip=False, image_size=64)
-  config.model.name = 'msccnet'  # only its losses skip the ignored border
   source = sources.data_source(config, 'train')
   example = next(source[i] for i in range(len(source)) if source[i]['label'] == 1)
   padded, recipe = 0, examples.Recipe.of(config)

@@ -64,6 +64,9 @@ def test_modules_and_configs_that_break_the_contract_are_one_line(monkeypatch):
   config.input.labels = ()
   with pytest.raises(UserError, match='reads noise: add it to input.labels'):
     run_lib.open_run(config)
-  config.input.labels = ('noise', 'depth')
+  config.input.labels, config.input.augment = ('noise',), 'msccnet'
+  with pytest.raises(UserError, match='which the losses of semantic_noise do not skip'):
+    run_lib.open_run(config)
+  config.input.labels, config.input.augment = ('noise', 'depth'), ''
   with pytest.raises(UserError, match=r"input.labels: unknown \['depth'\]"):
     run_lib.open_run(config)

@@ -252,9 +252,6 @@ def check_train_options(config) -> None:
                     'dataset.train_real_only trains on reals only')
   if i.augment not in AUGMENT:
     raise UserError(f'input.augment={i.augment!r}: use \'\' or msccnet')
-  if i.augment == 'msccnet' and config.model.name != 'msccnet':
-    raise UserError('input.augment=msccnet is MSCCNet\'s released pipeline: its padded '
-                    'border is labelled -1, which only MSCCNet\'s losses skip')
   if i.augment == 'msccnet' and i.crop_scale < 1:
     raise UserError('input.augment=msccnet crops itself: leave input.crop_scale at 1')
   low, high = i.scale_range

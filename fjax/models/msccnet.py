@@ -23,6 +23,7 @@ from fjax.models.layers import batch_norm, compute_dtype
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ('dropout',)
 CONFIG = 'msccnet'  # configs/msccnet.py
+SKIPS_IGNORE = True  # its losses skip the padded border of input.augment=msccnet
 
 
 class ConvBNReLU(nn.Module):
