@@ -14,7 +14,7 @@ from typing import Any
 import jax
 
 from fjax import registry
-from fjax.trainer import checkpoint, sharding, state
+from fjax.trainer import checkpoint, metrics, sharding, state
 from fjax.util import files
 from fjax.util.errors import UserError
 from fjax.util.paths import check_dir_path
@@ -50,6 +50,7 @@ def open_run(config) -> Run:
   """The config's model and mesh (the mesh needs `jax.distributed` set up first)."""
   model_lib = registry.model_module(config.model.name)
   registry.check_config(model_lib, config)
+  metrics.check_rules(config.evaluation.video_score, config.evaluation.faceless)
   return Run(config, model_lib, model_lib.build(config), sharding.make_mesh(config))
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 
 from fjax.data import faces, sources
-from fjax.trainer import metrics
 from fjax.util.errors import UserError
 
 
@@ -46,10 +45,7 @@ def protocol(config, split: str, source: sources.Source, train: bool) -> sources
   frames per video (`frames_train` / `frames_test`: N evenly spaced among each video's
   sampled frames, faceless ones included, of a denser build) and, in evaluation of a
   data set named in `dataset.single_subject`, its videos with one face in every frame."""
-  d, e = config.dataset, config.evaluation
-  if e.video_score not in metrics.VIDEO_SCORES or e.faceless not in metrics.FACELESS:
-    raise UserError(f'evaluation.video_score={e.video_score!r}, faceless={e.faceless!r}: '
-                    f'use {" | ".join(metrics.VIDEO_SCORES)} and {" | ".join(metrics.FACELESS)}')
+  d = config.dataset
   methods, t = tuple(d.methods), sources.table(config, split)
   known = sorted(set(t['method'][t['label'] == 1]))
   for name in (*methods, d.holdout, d.train_method):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fjax.util.errors import UserError
+
 
 def _roc(labels: np.ndarray, scores: np.ndarray):
   """FPR and TPR at every distinct threshold, highest first, starting from (0, 0)."""
@@ -95,6 +97,13 @@ VIDEO_SCORES = ('mean_faces', 'mean_frame_max')
 # Sampled frames where no face was found (`evaluation.faceless`): 'skip' leaves them out,
 # and a video without any face gets 0.5 (SBI's inference); 'half' scores each one 0.5.
 FACELESS = ('skip', 'half')
+
+
+def check_rules(video_score: str, faceless: str) -> None:
+  """One line when `config.evaluation` names a rule that does not exist."""
+  if video_score not in VIDEO_SCORES or faceless not in FACELESS:
+    raise UserError(f'evaluation.video_score={video_score!r}, faceless={faceless!r}: '
+                    f'use {" | ".join(VIDEO_SCORES)} and {" | ".join(FACELESS)}')
 
 
 def frame_level(video_ids, frames, labels, scores):

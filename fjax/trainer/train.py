@@ -20,7 +20,6 @@ from absl import logging
 from tqdm import tqdm
 
 from fjax import registry
-from fjax import run as run_lib
 from fjax.data import loaders
 from fjax.trainer import checkpoint, evaluate, optim, sharding
 from fjax.util import files, locks
@@ -141,20 +140,20 @@ def write_config(config, workdir):
     files.write_text(os.path.join(workdir, 'config.json'), config.to_json_best_effort(indent=2))
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains (resuming if `workdir` holds checkpoints), returns the test metrics. Process
-  0 holds the workdir's lock for the whole run: a second run on it is refused."""
-  checkpoint.check_workdir_model(workdir, config)
+def train_and_evaluate(run, workdir: str) -> dict:
+  """Trains the opened run (`fjax.run.open_run`), resuming if `workdir` holds checkpoints;
+  returns the test metrics. Process 0 holds the workdir's lock for the whole run: a second
+  run on it is refused."""
+  checkpoint.check_workdir_model(workdir, run.config)
   if jax.process_index() != 0:
-    return _train(config, workdir)
+    return _train(run, workdir)
   with locks.exclusive(os.path.join(workdir, '.lock'), f'workdir {workdir}', wait=False):
-    return _train(config, workdir)
+    return _train(run, workdir)
 
 
-def _train(config, workdir):
+def _train(r, workdir):
+  config, model_lib, model, mesh = r.config, r.model_lib, r.model, r.mesh
   checkpoint.check_test_checkpoint(config)
-  r = run_lib.open_run(config)
-  model_lib, model, mesh = r.model_lib, r.model, r.mesh
   local_batch = sharding.local_batch_size(config.batch_size, mesh)
   source = loaders.train_source(config)
   steps_from_epochs(config, len(source))

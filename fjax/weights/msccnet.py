@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fjax import weights
+from fjax.weights import timm as weights
 from fjax.util.errors import UserError
 from fjax.models import msccnet
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fjax import weights
+from fjax.weights import timm as weights
 
 CLS = {'cls_conv0a': 'conv_cls.0', 'cls_conv0b': 'conv_cls.1', 'cls_bn0': 'conv_cls.2',
        'cls_conv1a': 'conv_cls.5', 'cls_conv1b': 'conv_cls.6', 'cls_bn1': 'conv_cls.7',
