@@ -50,8 +50,10 @@ def eval_source(config, split: str) -> sources.Source:
 
 
 def eval_batches(config, split: str, local_batch: int, source: sources.Source | None = None):
-  """(number of batches, examples, iterator of padded local batches) of one pass over
-  `source` (default: `eval_source`)."""
+  """One pass over `source` (default: `eval_source`), this process's shard of it:
+  (batches per process, the same on every process; examples in the whole source, over
+  all processes; an iterator of this process's batches of `local_batch` rows, the last
+  ones padded with `valid` = 0 rows)."""
   source = eval_source(config, split) if source is None else source
   sampler = grain.samplers.IndexSampler(
       num_records=len(source), shuffle=False, num_epochs=1,
