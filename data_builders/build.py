@@ -2,6 +2,7 @@
 
   python -m data_builders.build demo_forgeries [--config tiny] --data_dir=DIR
   python -m data_builders.build faceforensics --config c23 --manual_dir=FF --data_dir=DIR
+  (installed: `fjax-build NAME ...`, the same command)
 
 In parallel (data_builders/parallel.py; the same data set as one process writes):
   ... --num_processes=8                      N local worker processes
@@ -23,8 +24,9 @@ import shlex
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
+import data_builders
 from data_builders import report
 
 flags.DEFINE_string('config', None, 'Builder config name (default: the first).')
@@ -44,6 +46,7 @@ def builder_of(name: str, config: str | None, data_dir: str, num_processes: int 
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   from data_builders import parallel  # pylint: disable=g-import-not-at-top
   importlib.import_module(f'data_builders.{name}')
+  data_builders.check_config(name, config)
   builder = tfds.builder(f'{name}/{config}' if config else name, data_dir=data_dir,
                          file_format='array_record')
   if isinstance(builder, parallel.ParallelBuilder):
@@ -98,7 +101,10 @@ def main(argv):
     builder = build(name, FLAGS.config, FLAGS.data_dir, FLAGS.manual_dir,
                     FLAGS.num_processes, FLAGS.beam_runner, FLAGS.beam_options)
   except (FileNotFoundError, ValueError, AssertionError) as e:
-    sys.exit(f'error: {str(e).strip().splitlines()[0]}')
+    message = one_line(e)
+    if 'Manual directory' in message and FLAGS.manual_dir is None:
+      message += ' (no --manual_dir was given: name the folder of the originals with it)'
+    sys.exit(f'error: {message}')
   seconds = time.perf_counter() - start
   total = 0
   for split, info in builder.info.splits.items():
@@ -111,5 +117,18 @@ def main(argv):
   print(f'written to {builder.data_dir}')
 
 
+def one_line(e: BaseException) -> str:
+  """The whole message on one line: TFDS puts what the user needs (the manual-download
+  instructions, the close config names) on the lines after the first."""
+  return ' '.join(l.strip() for l in str(e).strip().splitlines() if l.strip())
+
+
+def entry():
+  """`python -m data_builders.build` and the `fjax-build` console script
+  (fjax.util.cli)."""
+  from fjax.util import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, __doc__, __name__)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  entry()

@@ -10,6 +10,7 @@ timm's PyTorch (not a test).
   python -m fjax.bench --depthwise   # depthwise conv: XLA's grouped conv vs shifted slices
   python -m fjax.bench --plan --config=configs/msccnet.py:paper --devices=8 \
       [--config.model.remat=True] [--config.accum_steps=4]   # memory plan, nothing runs
+  (installed: `fjax-bench ...`, the same command)
 
 Times the jitted, sharded train step alone on synthetic batches (the input pipeline is
 measured separately), after one compiling call. Prints one JSON line: images/s, seconds per
@@ -25,7 +26,7 @@ import resource
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 flags.DEFINE_integer('steps', 10, 'Timed steps after the compiling one.')
@@ -312,6 +313,12 @@ def main(argv):
     sys.exit(1)
 
 
-if __name__ == '__main__':
+def entry():
+  """`python -m fjax.bench` and the `fjax-bench` console script (fjax.util.cli)."""
+  from fjax.util import cli  # pylint: disable=g-import-not-at-top
   config_flags.DEFINE_config_file('config', None, 'Config file[:preset].', lock_config=True)
-  app.run(main)
+  cli.run(main, __doc__, __name__, config_files=('config',))
+
+
+if __name__ == '__main__':
+  entry()

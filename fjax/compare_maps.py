@@ -1,6 +1,7 @@
 """Tables I-II of FoCus: the test metrics of evaluation-model runs, one per map source.
 
   python -m fjax.compare_maps runs/eval_focus runs/eval_ssim ...
+  fjax-compare-maps runs/eval_*      (installed: the same command)
 
 Reads each workdir's config.json (its dataset.mask_source) and the last test row of its
 metrics.jsonl; prints one line per run: map source, AUC, ACC, EER.
@@ -9,9 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
-from fjax.util import files
+from fjax.util import cli, files
 from fjax.util.errors import UserError, fail
 
 
@@ -28,8 +28,8 @@ def row(workdir: str) -> dict:
   return {'map': source, **{k: tests[-1][k] for k in ('auc', 'acc', 'eer')}}
 
 
-def main(argv=None):
-  dirs = sys.argv[1:] if argv is None else argv
+def main(argv):
+  dirs = argv[1:]  # the workdirs: positional arguments (no flags)
   if not dirs:
     fail('usage: python -m fjax.compare_maps WORKDIR...')
   try:
@@ -41,5 +41,11 @@ def main(argv=None):
     print(f'{r["map"]:<12} {r["auc"]:>7.4f} {r["acc"]:>7.4f} {r["eer"]:>7.4f}')
 
 
+def entry():
+  """`python -m fjax.compare_maps` and the `fjax-compare-maps` console script
+  (fjax.util.cli)."""
+  cli.run(main, __doc__, __name__)
+
+
 if __name__ == '__main__':
-  main()
+  entry()

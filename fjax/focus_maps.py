@@ -6,6 +6,7 @@ face of a data set, stored next to it so that any model trains with
       [--unlabeled | --map=a_rgb|a_aux]
   python -m fjax.focus_maps --workdir=ANY_RUN --output=OUT --map=gradcam|scorecam
       [--unlabeled] [--cam_batch=64]
+  (installed: `fjax-focus-maps ...`, the same command)
 
 OUT/<split>.array_record holds one PNG per example, in the split's order: a_fus (eq. 5)
 bilinearly resized to the data set's crop size, zeros for real faces as the paper does;
@@ -22,15 +23,15 @@ fake): maps that beat only chance but not their prior mark where faces are, not 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
 import cv2
 import numpy as np
-from absl import logging
+from absl import flags, logging
 
 from fjax.trainer import metrics
+from fjax.util import cli
 from fjax.util.errors import UserError, fail
 
 
@@ -151,20 +152,21 @@ def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False
   return report
 
 
-def main(argv=None):
-  parser = argparse.ArgumentParser(prog='python -m fjax.focus_maps', description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--workdir', required=True, help='a trained FoCus run (any run '
-                      'with --map=gradcam or scorecam)')
-  parser.add_argument('--output', required=True)
-  parser.add_argument('--splits', default='train,validation,test')
-  parser.add_argument('--unlabeled', action='store_true', help="eq. 9's map for every face")
-  parser.add_argument('--map', default='a_fus', choices=sorted(MAPS) + ['gradcam', 'scorecam'],
-                      help="the fused map (default), one branch's CAR map, or a CAM of "
-                      'any model (fjax.cam)')
-  parser.add_argument('--cam_batch', type=int, default=64,
-                      help='images per Score-CAM forward pass (channels x faces)')
-  args = parser.parse_args(argv)
+def _define_flags():
+  flags.DEFINE_string('workdir', None, 'A trained FoCus run (any run with --map=gradcam or '
+                      'scorecam).', required=True)
+  flags.DEFINE_string('output', None, 'Where the maps go (a new directory).', required=True)
+  flags.DEFINE_string('splits', 'train,validation,test', 'Splits to export, comma-separated.')
+  flags.DEFINE_bool('unlabeled', False, "Eq. 9's map for every face.")
+  flags.DEFINE_enum('map', 'a_fus', sorted(MAPS) + ['gradcam', 'scorecam'], "The fused map "
+                    "(default), one branch's CAR map, or a CAM of any model (fjax.cam).")
+  flags.DEFINE_integer('cam_batch', 64, 'Images per Score-CAM forward pass (channels x '
+                       'faces).')
+
+
+def main(argv):
+  cli.reject_arguments(argv, 'python -m fjax.focus_maps --workdir=RUN --output=OUT')
+  args = flags.FLAGS
   logging.set_verbosity(logging.ERROR)
   try:
     if args.cam_batch < 1:
@@ -183,5 +185,11 @@ def main(argv=None):
   print(f'maps -> {args.output}')
 
 
+def entry():
+  """`python -m fjax.focus_maps` and the `fjax-focus-maps` console script (fjax.util.cli)."""
+  _define_flags()
+  cli.run(main, __doc__, __name__)
+
+
 if __name__ == '__main__':
-  main()
+  entry()

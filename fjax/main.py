@@ -7,7 +7,8 @@
   python -m fjax.main --config=... --workdir=... --mode=robustness [--split=test]
 
 Any config value can be overridden: --config.optimizer.lr=3e-4. Bad input (config, data,
-checkpoint) ends with one line on stderr and exit status 1.
+checkpoint) ends with one line on stderr and exit status 1. Installed (`pip install -e .`),
+`fjax ...` is the same command.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import json
 import os
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 flags.DEFINE_string('workdir', None, 'Where checkpoints, metrics and summaries go.')
@@ -95,19 +96,11 @@ def _print_table(config, result: dict) -> None:
           file=sys.stderr, flush=True)
 
 
+from fjax.util import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
 from fjax.util.errors import UserError, fail  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-class _QuietLibraries:
-  """Drops the INFO and WARNING chatter of orbax, grain and tfds from the absl log."""
-
-  def filter(self, record) -> bool:
-    noisy = ('/orbax/', '/grain/', '/tensorflow_datasets/')
-    return record.levelno >= 40 or not any(n in record.pathname for n in noisy)
-
-
 def main(argv):
-  logging.get_absl_handler().addFilter(_QuietLibraries())
   if len(argv) > 1:
     sys.exit(f'error: unexpected arguments {argv[1:]}')
   config = _load_config()
@@ -125,26 +118,6 @@ def main(argv):
     fail(str(e), e.exit_code, e.prefix)
 
 
-
-
-def parse_flags(argv):
-  """absl's parser, but a bad flag, config key or preset is one line, not a traceback."""
-  try:
-    return FLAGS(argv)
-  except (AttributeError, KeyError) as e:  # an override of a key the config lacks
-    message = f'unknown config key {e}'
-  except Exception as e:  # pylint: disable=broad-except
-    message = _last_line(e)
-  print(f'error: bad command line: {message}', file=sys.stderr)
-  sys.exit(1)
-
-
-def _last_line(e: Exception) -> str:
-  """The informative line of a (possibly nested, traceback-carrying) error message."""
-  lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-  return (lines[-1] if lines else type(e).__name__)[:300]
-
-
 def _load_config():
   """FLAGS.config, loaded now: config_flags defers file errors to first attribute use."""
   try:
@@ -153,13 +126,14 @@ def _load_config():
       _ = config.model.name
     return config
   except Exception as e:  # pylint: disable=broad-except
-    print(f'error: cannot load the config: {_last_line(e)}', file=sys.stderr)
+    print(f'error: cannot load the config: {cli.last_line(e)}', file=sys.stderr)
     sys.exit(1)
 
 
 def entry():
+  """`python -m fjax.main` and the `fjax` console script (fjax.util.cli's conventions)."""
   _define_config_flag()
-  app.run(main, flags_parser=parse_flags)
+  cli.run(main, __doc__, __name__, config_files=('config',))
 
 
 if __name__ == '__main__':

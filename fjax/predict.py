@@ -4,6 +4,9 @@
   python -m fjax.predict --workdir=DIR --split test --output OUT [--limit 16]
   ... [--cam gradcam|scorecam]   (a CAM of the fake logit instead of the model's map)
 
+Installed (`pip install -e .`), `fjax-predict ...` is the same command. --input takes
+several paths after one flag, up to the next flag (or repeated: --input=a --input=b).
+
 Faces are detected and cropped as the data builders crop them (dlib, square box x1.3).
 Writes OUT/predictions.jsonl, one row per face (path, frame, face index: 0 = the largest
 box, as the data sets number faces; box, fake probability, overlay file) or per frame
@@ -51,7 +54,6 @@ else (it refuses if overlay-named PNGs that no listing names remain).
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import hashlib
 import json
@@ -60,9 +62,10 @@ import re
 
 import cv2
 import numpy as np
-from absl import logging
+from absl import flags, logging
 
 from fjax.trainer import metrics
+from fjax.util import cli
 from fjax.util.errors import UserError, fail
 from fjax.util.paths import check_dir_path
 
@@ -552,25 +555,52 @@ def predict_split(workdir: str, split: str, output: str, limit: int = 16,
   return rows
 
 
-def main(argv=None):
-  parser = argparse.ArgumentParser(prog='python -m fjax.predict', description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--workdir', required=True)
-  parser.add_argument('--input', nargs='+', help='images and/or videos')
-  parser.add_argument('--split', help='instead of --input: faces of this split of the '
-                      "run's data set, with their ground truth beside the predictions")
-  parser.add_argument('--limit', type=int, default=16, help='faces of --split to draw')
-  parser.add_argument('--output', required=True)
-  parser.add_argument('--frames', type=int, default=8, help='frames sampled per video')
-  parser.add_argument('--batch_size', type=int, default=16, help='faces per forward pass')
-  parser.add_argument('--overwrite', action='store_true', help='replace the results of an '
-                      'earlier predict in --output (only the files it listed)')
-  parser.add_argument('--cam', choices=('gradcam', 'scorecam'), help='draw this class '
-                      'activation map of the fake logit (fjax.cam; normalised per face) '
-                      "instead of the model's own map")
-  parser.add_argument('--cam_batch', type=int, default=64,
-                      help='images per Score-CAM forward pass (channels x faces)')
-  args = parser.parse_args(argv)
+def _define_flags():
+  flags.DEFINE_string('workdir', None, 'A trained run (its config.json and checkpoints).',
+                      required=True)
+  flags.DEFINE_multi_string('input', [], 'Images and/or videos: --input a.jpg b.mp4 ... '
+                            '(or --input=a.jpg --input=b.mp4).')
+  flags.DEFINE_string('split', None, "Instead of --input: faces of this split of the run's "
+                      'data set, with their ground truth beside the predictions.')
+  flags.DEFINE_integer('limit', 16, 'Faces of --split to draw.')
+  flags.DEFINE_string('output', None, 'Where the results go.', required=True)
+  flags.DEFINE_integer('frames', 8, 'Frames sampled per video.')
+  flags.DEFINE_integer('batch_size', 16, 'Faces per forward pass.')
+  flags.DEFINE_bool('overwrite', False, 'Replace the results of an earlier predict in '
+                    '--output (only the files it listed).')
+  flags.DEFINE_enum('cam', None, ['gradcam', 'scorecam'], 'Draw this class activation map '
+                    "of the fake logit (fjax.cam; normalised per face) instead of the model's "
+                    'own map.')
+  flags.DEFINE_integer('cam_batch', 64, 'Images per Score-CAM forward pass (channels x '
+                       'faces).')
+
+
+def gather_inputs(argv: list[str]) -> list[str]:
+  """`--input a b c` (several paths after one flag, as users and the docs write it) ->
+  `--input=a --input=b --input=c`: absl reads one value per flag. The paths run up to the
+  next argument that starts with '-'."""
+  out, i = [argv[0]], 1
+  while i < len(argv):
+    arg = argv[i]
+    i += 1
+    if arg == '--':
+      out += argv[i - 1:]
+      break
+    if arg not in ('--input', '-input') and not arg.startswith(('--input=', '-input=')):
+      out.append(arg)
+      continue
+    values = [arg.split('=', 1)[1]] if '=' in arg else []
+    while i < len(argv) and not argv[i].startswith('-'):
+      values.append(argv[i])
+      i += 1
+    out += [f'--input={v}' for v in values] if values else [arg]
+  return out
+
+
+def main(argv):
+  cli.reject_arguments(argv, 'python -m fjax.predict --workdir=DIR --input PATH... '
+                       '--output=OUT')
+  args = flags.FLAGS
   logging.set_verbosity(logging.ERROR)
   if bool(args.input) == bool(args.split):
     fail('give either --input PATH... or --split NAME')
@@ -609,5 +639,12 @@ def print_input(row: dict):
     print(f'{row["path"]}: fake probability {row["fake_probability"]:.4f} ({how})',
           flush=True)
 
+
+def entry():
+  """`python -m fjax.predict` and the `fjax-predict` console script (fjax.util.cli)."""
+  _define_flags()
+  cli.run(main, __doc__, __name__, rewrite=gather_inputs)
+
+
 if __name__ == '__main__':
-  main()
+  entry()

@@ -29,7 +29,12 @@ def _tree_digest(path):
 def test_unknown_config_key(tmp_path):
   line = error_line(_main(f'--config={TEST_CONFIG}', '--config.optimzer.lr=1',
                           f'--workdir={tmp_path}'))
-  assert 'unknown config key' in line and 'optimzer' in line
+  assert line == "error: unknown config key 'optimzer' (did you mean 'optimizer'?)"
+  line = error_line(_main(f'--config={TEST_CONFIG}', '--config.optimizer.lrr=1',
+                          f'--workdir={tmp_path}'))
+  assert line == "error: unknown config key 'optimizer.lrr' (did you mean 'optimizer.lr'?)"
+  line = error_line(_main(f'--config={TEST_CONFIG}', '--config.zzz=1', f'--workdir={tmp_path}'))
+  assert line == "error: unknown config key 'zzz'"
 
 
 def test_unknown_preset(tmp_path):
@@ -46,6 +51,36 @@ def test_missing_data_set(tmp_path):
   line = error_line(_main(f'--config={TEST_CONFIG}', '--config.dataset.name=faceforensics',
                           f'--workdir={tmp_path}'))
   assert 'unknown data set' in line or 'not built' in line
+  line = error_line(_main(f'--config={TEST_CONFIG}', '--config.dataset.name=faceforensics/c32',
+                          f'--workdir={tmp_path}'))
+  assert line == ("error: data set 'faceforensics/c32': faceforensics has no config 'c32' "
+                  "(did you mean 'c23'?); its configs: c23, c40, raw, c23_270, c40_270, tiny")
+
+
+def test_build_names_what_it_needs(tmp_path):
+  """data_builders.build: TFDS's whole message (the manual-download instructions after
+  its first line), the builder's configs for a misspelt one; one line each, no TFDS log."""
+  empty = tmp_path / 'manual'
+  empty.mkdir()
+  out = tmp_path / 'tfds'
+  from data_builders.faceforensics import faceforensics  # pylint: disable=g-import-not-at-top
+  how = faceforensics.Faceforensics.MANUAL_DOWNLOAD_INSTRUCTIONS
+  proc = run_cli('data_builders.build', 'faceforensics', '--config=tiny',
+                 f'--manual_dir={empty}', f'--data_dir={out}', check=False)
+  assert error_line(proc) == (f'error: Manual directory {empty} does not exist or is empty. '
+                              'Create it and download/extract dataset artifacts in there '
+                              f'using instructions: {how}')
+  assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # no TFDS log lines
+  proc = run_cli('data_builders.build', 'faceforensics', '--config=tiny', f'--data_dir={out}',
+                 check=False)
+  assert error_line(proc) == (f'error: Manual directory {out}/downloads/manual does not exist '
+                              'or is empty. Create it and download/extract dataset artifacts '
+                              f'in there using instructions: {how} (no --manual_dir was given: '
+                              'name the folder of the originals with it)')
+  proc = run_cli('data_builders.build', 'celeb_df', '--config=tinny', f'--data_dir={out}',
+                 check=False)
+  assert error_line(proc) == ("error: celeb_df has no config 'tinny' (did you mean 'tiny'?); "
+                              'its configs: default, tiny')
 
 
 def test_tampered_pairs_need_real_faces_only(data_dir, tmp_path):

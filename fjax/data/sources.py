@@ -14,6 +14,7 @@ import cv2
 import grain
 import numpy as np
 
+import data_builders
 from fjax.data import masks
 from fjax.util import files, locks
 from fjax.util.errors import UserError
@@ -35,9 +36,12 @@ def _builder(config):
     raise UserError(f'unknown data set {name!r}: no data_builders/{root}') from e
   make = lambda: tfds.builder(name, data_dir=data_dir(config), file_format='array_record')
   try:
+    data_builders.check_config(name)  # a bad config: its configs named, not TFDS's error
     return make(), make
-  except (ValueError, tfds.core.registered.DatasetNotFoundError) as e:  # e.g. a bad config
-    raise UserError(f'data set {name!r}: {str(e).splitlines()[0]}') from e
+  except (ValueError, tfds.core.registered.DatasetNotFoundError) as e:
+    # The whole message: TFDS puts what to do on the lines after the first.
+    message = ' '.join(l.strip() for l in str(e).splitlines() if l.strip())
+    raise UserError(f'data set {name!r}: {message}') from e
 
 
 def is_built(config) -> bool:

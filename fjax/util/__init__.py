@@ -1,2 +1,2 @@
-"""Ground floor: user errors, files on any path backend (local or gs://), workdir checks
-and advisory locks."""
+"""Ground floor: user errors, files on any path backend (local or gs://), workdir checks,
+advisory locks and the command-line convention of every entry point (cli)."""

@@ -4,6 +4,7 @@
       [--head] [--image_size 512]
   python -m fjax.weights import --model semantic_noise|msccnet --input CKPT --output DIR
       [--preset paper,official]
+  (installed: `fjax-weights convert ...`, `fjax-weights import ...`, the same commands)
 
 `convert`: a timm state dict -> {'params', 'model_state'} of the backbone alone; configs
 load it into their backbone module(s) with `init_into` (see configs/common.py).
@@ -13,31 +14,53 @@ load it into their backbone module(s) with `init_into` (see configs/common.py).
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
+import types
 
-from fjax.util import errors
+from absl import flags
+
+from fjax.util import cli, errors
+
+
+# Each sub-command (the first positional argument) and the flags it reads.
+COMMANDS = {'convert': ('arch', 'input', 'output', 'head', 'image_size'),
+            'import': ('model', 'input', 'output', 'preset')}
+REQUIRED = {'convert': ('arch', 'input', 'output'), 'import': ('model', 'input', 'output')}
+
+
+def _define_flags():
+  from fjax import weights  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_enum('arch', None, sorted(weights.ARCHS), 'convert: the timm architecture.')
+  flags.DEFINE_enum('model', None, list(weights.RELEASED),
+                    "import: the model whose authors' checkpoint --input is.")
+  flags.DEFINE_string('input', None, 'convert: .safetensors (or .pth, tensors only); '
+                      'import: .pth (tensors only) or .safetensors.')
+  flags.DEFINE_string('output', None, 'convert: a new checkpoint directory; import: a new '
+                      'workdir.')
+  flags.DEFINE_bool('head', False, 'convert: keep the ImageNet classifier.')
+  flags.DEFINE_integer('image_size', None, 'convert: ViT: resample the position embeddings '
+                       'to this input size.')
+  flags.DEFINE_string('preset', 'paper,official', 'import: the config preset(s) the weights '
+                      'are used with.')
 
 
 def parse(argv):
-  from fjax import weights  # pylint: disable=g-import-not-at-top
-  p = argparse.ArgumentParser(prog='python -m fjax.weights')
-  sub = p.add_subparsers(dest='command', required=True)
-  c = sub.add_parser('convert', help='timm state dict -> Orbax checkpoint')
-  c.add_argument('--arch', required=True, choices=sorted(weights.ARCHS))
-  c.add_argument('--input', required=True, help='.safetensors (or .pth, tensors only)')
-  c.add_argument('--output', required=True, help='new checkpoint directory')
-  c.add_argument('--head', action='store_true', help='keep the ImageNet classifier')
-  c.add_argument('--image_size', type=int, default=None,
-                 help='ViT: resample the position embeddings to this input size')
-  i = sub.add_parser('import', help="an authors' released checkpoint -> an fjax workdir")
-  i.add_argument('--model', required=True, choices=weights.RELEASED)
-  i.add_argument('--input', required=True, help='.pth (tensors only) or .safetensors')
-  i.add_argument('--output', required=True, help='new workdir')
-  i.add_argument('--preset', default='paper,official',
-                 help="the config preset(s) the weights are used with (default paper,official)")
-  return p.parse_args(argv)
+  """The sub-command and its flag values (after absl parsed the flags); exits with one
+  line for a missing or unknown sub-command, a missing flag or another command's flag."""
+  if len(argv) != 2 or argv[1] not in COMMANDS:
+    got = f' (got {" ".join(argv[1:])!r})' if len(argv) > 1 else ''
+    errors.fail(f'give a sub-command: convert or import{got}; '
+                'see python -m fjax.weights --help')
+  command = argv[1]
+  values = flags.FLAGS
+  for name in REQUIRED[command]:
+    if values[name].value is None:
+      errors.fail(f'{command} needs --{name}')
+  for name in set().union(*COMMANDS.values()) - set(COMMANDS[command]):
+    if values[name].present:
+      errors.fail(f'--{name} is not a flag of {command}')
+  return types.SimpleNamespace(command=command,
+                               **{n: values[n].value for n in COMMANDS[command]})
 
 
 def convert(args) -> str:
@@ -85,13 +108,19 @@ def import_released(args) -> str:
           '--mode=eval')
 
 
-def main(argv=None):
-  args = parse(sys.argv[1:] if argv is None else argv)
+def main(argv):
+  args = parse(argv)
   try:
     print(import_released(args) if args.command == 'import' else convert(args))
   except errors.UserError as e:
     errors.fail(str(e))
 
 
+def entry():
+  """`python -m fjax.weights` and the `fjax-weights` console script (fjax.util.cli)."""
+  _define_flags()
+  cli.run(main, __doc__, __name__)
+
+
 if __name__ == '__main__':
-  main()
+  entry()
