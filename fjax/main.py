@@ -46,12 +46,12 @@ def run(config, workdir: str, mode: str, split: str | None = None, datasets=()):
   sharding.initialize_distributed()
   check_dir_path(workdir, '--workdir')
   files.makedirs(workdir)
+  r = run_lib.open_run(config)
   if mode == 'train':
-    result = train.train_and_evaluate(config, workdir)
+    result = train.train_and_evaluate(r, workdir)
     _print_table(config, result)
     return result
   checkpoint.check_workdir_model(workdir, config)
-  r = run_lib.open_run(config)
   if mode == 'summary':
     return summary.write_summary(config, r.model_lib, r.model, workdir)
   mesh = r.mesh

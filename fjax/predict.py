@@ -455,7 +455,8 @@ def _predict_input(stream: _Stream, config, path: str, frames, why: str | None,
       if stream.forward.map_kind != 'model':
         row['map'] = stream.forward.map_kind
       entry['faces'] += 1
-      stream.face(examples.normalize(faces.crop(frame, box, size), config),
+      stream.face(examples.normalize(faces.crop(frame, box, size), config.input.mean,
+                                     config.input.std),
                   faces.crop(frame, box, OVERLAY_SIZE), row, entry)
   entry['status'] = 'ok' if entry['faces'] else 'no face'
   stream.row('inputs.jsonl', entry)
@@ -529,9 +530,9 @@ def predict_split(workdir: str, split: str, output: str, limit: int = 16,
   except OSError as e:
     raise UserError(f'cannot write in --output {output}: {e.strerror or e}') from e
   title, what, scale = map_title(forward.map_kind)
-  rows = []
+  rows, recipe = [], examples.Recipe.of(config)
   for i in range(min(limit, len(source))):
-    ex = examples.prepare(source[i], config, None)
+    ex = examples.prepare(source[i], recipe, None)
     images, masks = ex['image'][None], ex['mask'][None]
     scores, maps = map(np.asarray, forward(images))
     extra = {k: np.asarray(v)[0] for k, v in forward.panels(images, masks).items()}
