@@ -47,8 +47,7 @@ PRESETS = {
 }
 
 # The planted-cue demo (issue 18): the demo recipe on demo_forgeries/planted.
-PRESETS['planted'] = {**PRESETS['demo'], **common.PLANTED, 'dataset.train_real_only': True,
-                      'input.tamper.artefact': 'planted'}
+PRESETS['planted'] = {**PRESETS['demo'], **common.PLANTED}
 
 
 def get_config(arg=None):

@@ -33,7 +33,11 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.evaluation = ml_collections.ConfigDict(dict(video_score='mean_frame_max',
                                                 faceless='skip'))
   c.input = ml_collections.ConfigDict(dict(
-      image_size=64, workers=0, hflip=True, self_blend_prob=0.0, photometric=False,
+      image_size=64, workers=0, hflip=True, photometric=False,
+      # Fakes made on the fly from real training faces: with probability self_blend_prob,
+      # of the kind `artefact` ('blend': a self-blended image; 'planted': the planted
+      # cue, demo_forgeries/planted's fakes); AUNet's tampered pairs (below) use it too
+      self_blend_prob=0.0, artefact='blend',
       crop_scale=1.0,  # < 1: random square crops of side U(crop_scale, 1) in training
       labels=(), noise_sigma=5.0,  # extra on-the-fly labels: 'noise', 'au_maps'
       corruption='',  # 'kind:level' applied to every image (--mode=robustness sets it)
@@ -56,11 +60,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   # augmentation (fjax/preprocess/sbi_augment.py): its source transforms on the source or
   # the target, and its training transforms (colour, JPEG 40-100 with p=0.5) on the real
   # and the fake with the same parameters; False: fjax's lighter source alteration only.
-  # artefact: 'blend' (eq. 9's blend of an altered source) or 'planted' (the planted cue's
-  # noise inside M_p: AUNet's tampering on demo_forgeries/planted).
+  # With input.artefact='planted' the fake plants the planted cue's noise inside M_p
+  # instead of eq. 9's blend of an altered source (AUNet on demo_forgeries/planted).
   c.input.tamper = ml_collections.ConfigDict(dict(pairs=False, partial=True, image=True,
-                                                  max_removed=3, sbi_augment=False,
-                                                  artefact='blend'))
+                                                  max_removed=3, sbi_augment=False))
   c.batch_size = 16           # global batch, split over processes and devices
   c.eval_batch_size = 32
   c.accum_steps = 1           # micro-batches per step (gradients averaged, one update):
@@ -126,12 +129,15 @@ DETECT_AND_LOCATE_PROTOCOL = {'dataset.name': 'faceforensics/c23_270', 'dataset.
 
 
 # The planted-cue demos (issue 18): demo_forgeries/planted, whose fakes carry faint
-# noise with an exact mask; trained on its stored fakes (AUNet: its tampering step
-# plants the noise inside M_p) with no photometric jitter or JPEG (they would erase a
-# faint cue), and the map metrics reported.
-PLANTED = {'dataset.name': 'demo_forgeries/planted', 'dataset.train_real_only': False,
-           'input.self_blend_prob': 0.0, 'input.photometric': False,
-           'table_metrics': ('auc', 'pixel_auc', 'iou', 'miou')}
+# noise with an exact mask. Trained as the demo sets are (SBI's protocol): real faces
+# only, half of them made fake on the fly with the same cue (`input.artefact`), so every
+# epoch brings new fakes (AUNet: its tampering step plants the noise inside M_p); no
+# photometric jitter or JPEG (they would erase a faint cue); the map metrics reported.
+# Training on the set's stored fakes instead (sessions 9-10's figures):
+# --config.dataset.train_real_only=False --config.input.self_blend_prob=0.
+PLANTED = {'dataset.name': 'demo_forgeries/planted', 'dataset.train_real_only': True,
+           'input.self_blend_prob': 0.5, 'input.artefact': 'planted',
+           'input.photometric': False, 'table_metrics': ('auc', 'pixel_auc', 'iou', 'miou')}
 
 
 # The demo sets' training protocol (SBI): real faces only, half of them self-blended on

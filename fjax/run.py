@@ -63,6 +63,9 @@ def saved_config(workdir: str):
   if not files.isfile(path):
     raise UserError(f'{workdir} is not an fjax workdir (no config.json)')
   saved = json.loads(files.read_text(path))
+  tamper = saved.get('input', {}).get('tamper', {})
+  if 'artefact' in tamper:  # written before input.tamper.artefact became input.artefact
+    saved['input'].setdefault('artefact', tamper.pop('artefact'))
   config = ml_collections.ConfigDict(with_defaults(
       saved, defaults_of(saved.get('model', {}).get('name', ''))))
   config.mesh.axes, config.mesh.shape, config.mesh.param_rules = ['data'], [-1], []

@@ -65,3 +65,43 @@ def test_planted_data_set_fakes_are_their_real_face_plus_the_cue(tmp_path):
     mask = e['mask'][..., 0] > 127
     changed = (e['image'] != real['image']).any(-1)
     assert not changed[~mask].any() and changed[mask].mean() > 0.5
+
+
+def test_real_faces_become_planted_fakes_on_the_fly():
+  """`input.artefact=planted` with `self_blend_prob`: a real training face becomes the
+  planted cue's fake (label 1, its exact mask), as the builder makes the stored ones."""
+  from fjax.data import examples  # pylint: disable=g-import-not-at-top
+  face = _face()
+  example = {'image': face, 'mask': np.zeros((128, 128, 1), np.uint8), 'label': 0,
+             'landmarks': np.zeros((68, 2), np.float32), 'method': b'real',
+             'video_id': b'v', 'frame': 0}
+  recipe = examples.Recipe(image_size=128, mean=(0.5,) * 3, std=(0.5,) * 3,
+                           self_blend_prob=1.0, artefact='planted')
+  out = examples.prepare(example, recipe, np.random.default_rng(5))
+  rng = np.random.default_rng(5)
+  rng.random()  # prepare's draw of the on-the-fly coin
+  fake, mask = forgeries.planted_cue(face, rng)
+  assert out['label'] == 1 and 0.03 < out['mask'].mean() < 0.5
+  np.testing.assert_array_equal(out['mask'], mask)
+  np.testing.assert_allclose(out['image'], examples.normalize(fake, recipe.mean, recipe.std))
+  # Never with probability 0; a blend artefact is a self-blend, not the cue.
+  kept = examples.prepare(example, examples.Recipe(
+      image_size=128, mean=(0.5,) * 3, std=(0.5,) * 3, artefact='planted'),
+      np.random.default_rng(5))
+  assert kept['label'] == 0 and not kept['mask'].any()
+
+
+def test_planted_presets_make_their_fakes_on_the_fly_and_old_workdirs_keep_theirs(tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  import importlib  # pylint: disable=g-import-not-at-top
+  from fjax import run  # pylint: disable=g-import-not-at-top
+  for name in ('xception', 'focus', 'msccnet', 'local_similarity', 'semantic_noise', 'aunet'):
+    c = importlib.import_module(f'configs.{name}').get_config('planted')
+    assert (c.dataset.train_real_only, c.input.artefact) == (True, 'planted'), name
+    assert c.input.self_blend_prob > 0 or c.input.tamper.pairs, name
+  # A workdir written when the option was input.tamper.artefact keeps its artefact.
+  c = importlib.import_module('configs.aunet').get_config('planted').to_dict()
+  c['input']['tamper']['artefact'] = c['input'].pop('artefact')
+  (tmp_path / 'config.json').write_text(json.dumps(c))
+  saved = run.saved_config(str(tmp_path))
+  assert saved.input.artefact == 'planted' and 'artefact' not in saved.input.tamper

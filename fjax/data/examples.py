@@ -10,7 +10,8 @@ import cv2
 import grain
 import numpy as np
 
-from fjax.data import augment, corruptions, labels, masks, selection, self_blend, sources, tamper
+from fjax.data import (augment, corruptions, forgeries, labels, masks, selection, self_blend,
+                       sources, tamper)
 from fjax.util.errors import UserError
 
 
@@ -32,7 +33,6 @@ class Tamper:
   image: bool = True
   max_removed: int = 0
   sbi_augment: bool = False
-  artefact: str = 'blend'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +47,7 @@ class Recipe:
   noise_sigma: float = 0.0
   mask_source: str = 'mask'
   self_blend_prob: float = 0.0
+  artefact: str = 'blend'
   photometric: bool = False
   hflip: bool = False
   crop_scale: float = 1.0
@@ -64,10 +65,11 @@ class Recipe:
         image_size=i.image_size, mean=tuple(i.mean), std=tuple(i.std),
         labels=tuple(i.labels), noise_sigma=i.noise_sigma,
         mask_source=config.dataset.mask_source, self_blend_prob=i.self_blend_prob,
+        artefact=i.artefact,
         photometric=i.photometric, hflip=i.hflip, crop_scale=i.crop_scale,
         corruption=i.corruption, augment=i.augment, scale_range=tuple(i.scale_range),
         crop_max_ratio=i.crop_max_ratio,
-        tamper=Tamper(t.pairs, t.partial, t.image, t.max_removed, t.sbi_augment, t.artefact))
+        tamper=Tamper(t.pairs, t.partial, t.image, t.max_removed, t.sbi_augment))
 
 
 def label_maps(image: np.ndarray, landmarks: np.ndarray, names=(),
@@ -101,9 +103,9 @@ def normalize(image_uint8: np.ndarray, mean, std) -> np.ndarray:
 def prepare(example: dict, recipe: Recipe, rng: np.random.Generator | None) -> dict:
   """Decoded example -> model inputs; `rng` enables training augmentation.
 
-  Augmentations: on-the-fly self-blending of real faces (probability
-  `input.self_blend_prob`), whole-image photometric jitter (`input.photometric`) and a
-  horizontal flip applied to the image and every label map. With `input.tamper.pairs`
+  Augmentations: on-the-fly fakes of real faces (probability `input.self_blend_prob`;
+  `input.artefact`: a self-blend, or the planted cue), whole-image photometric jitter
+  (`input.photometric`) and a horizontal flip applied to the image and every label map. With `input.tamper.pairs`
   (AUNet's TAP) a training example is a real face and its tampered counterpart, stacked
   on a leading pair axis of every array.
   """
@@ -114,7 +116,10 @@ def prepare(example: dict, recipe: Recipe, rng: np.random.Generator | None) -> d
   mask = masks.read_mask(example, source)
   label = int(example['label'])
   if rng is not None and label == 0 and rng.random() < recipe.self_blend_prob:
-    fake, mask = self_blend.self_blend(image, example['landmarks'], rng)
+    if recipe.artefact == 'planted':
+      fake, mask = forgeries.planted_cue(image, rng)
+    else:
+      fake, mask = self_blend.self_blend(image, example['landmarks'], rng)
     if source != 'mask':  # the same map the data set stores, made from this new pair
       mask = masks.pair_map(source, image, fake)
     image, label = fake, 1
@@ -131,7 +136,7 @@ def tampered_pair(example: dict, recipe: Recipe, rng: np.random.Generator) -> di
   t = recipe.tamper
   real, fake, mask = tamper.tampered_counterpart(example['image'], example['landmarks'], rng,
                                                  t.partial, t.image, t.max_removed,
-                                                 sbi=t.sbi_augment, artefact=t.artefact)
+                                                 sbi=t.sbi_augment, artefact=recipe.artefact)
   if t.sbi_augment:
     from fjax.data import sbi_augment  # pylint: disable=g-import-not-at-top
     real, fake = sbi_augment.training(real, fake, rng)
@@ -240,8 +245,8 @@ def check_train_options(config) -> None:
   if i.tamper.sbi_augment and not i.tamper.pairs:
     raise UserError('input.tamper.sbi_augment augments AUNet\'s tampered pairs: set '
                     'input.tamper.pairs=True')
-  if i.tamper.artefact not in ('blend', 'planted'):
-    raise UserError(f'input.tamper.artefact={i.tamper.artefact!r}: use blend or planted')
+  if i.artefact not in ('blend', 'planted'):
+    raise UserError(f'input.artefact={i.artefact!r}: use blend or planted')
   if i.tamper.sbi_augment and i.photometric:
     raise UserError('input.tamper.sbi_augment brings SBI\'s training transforms (colour, '
                     'JPEG); leave input.photometric=False')
