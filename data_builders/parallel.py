@@ -94,12 +94,11 @@ def _merge(builder, done: Done) -> None:
 _WORKER_BUILDER = None
 
 
-def _init_worker(builder_bytes: bytes) -> None:
-  # The bytes are this build's own builder, pickled in memory by the building process for
-  # the workers it spawns (multiprocessing pickles its arguments anyway); never a file.
-  import pickle  # pylint: disable=g-import-not-at-top
+def _init_worker(builder) -> None:
+  # The building process's own builder, sent by multiprocessing to the workers it spawns
+  # (TFDS builders travel as their constructor arguments); no file is ever read here.
   global _WORKER_BUILDER
-  _WORKER_BUILDER = pickle.loads(builder_bytes)
+  _WORKER_BUILDER = builder
 
 
 def _run_in_worker(work_name: str, unit) -> Done:
@@ -176,12 +175,11 @@ class ParallelBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _scheduler(self) -> '_Scheduler':
     if getattr(self, '_pool', None) is None:
-      import pickle  # pylint: disable=g-import-not-at-top
       # spawn, not fork: a forked copy of the building process would inherit its threads'
       # locks (tqdm, OpenCV's pool); spawned workers import the builders afresh.
       executor = concurrent.futures.ProcessPoolExecutor(
           self.num_processes, mp_context=multiprocessing.get_context('spawn'),
-          initializer=_init_worker, initargs=(pickle.dumps(self),))
+          initializer=_init_worker, initargs=(self,))
       self._pool = _Scheduler(executor, ahead=2 * self.num_processes + 2)
     return self._pool
 
