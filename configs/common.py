@@ -57,7 +57,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   # AUNet's tampered pairs (TAP): each training example is a real face and its fake made
   # through the partial face mask (partial=False: the whole face mask; image=False: no
   # image-level tampering), max_removed AU regions at most. sbi_augment: SBI's released
-  # augmentation (fjax/preprocess/sbi_augment.py): its source transforms on the source or
+  # augmentation (fjax/data/sbi_augment.py): its source transforms on the source or
   # the target, and its training transforms (colour, JPEG 40-100 with p=0.5) on the real
   # and the fake with the same parameters; False: fjax's lighter source alteration only.
   # With input.artefact='planted' the fake plants the planted cue's noise inside M_p

@@ -1,4 +1,4 @@
-"""SBI's released augmentation (fjax/preprocess/sbi_augment.py, AUNet's paper preset):
+"""SBI's released augmentation (fjax/data/sbi_augment.py, AUNet's paper preset):
 every path of the source transforms is reachable, source or target is altered, the real
 and the fake share the training transforms, JPEG in about half the draws, and each call
 is reproducible from the example's generator. References are written here with cv2."""

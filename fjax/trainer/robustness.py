@@ -1,7 +1,7 @@
 """--mode=robustness: a checkpoint's AUC under the seven DeeperForensics-1.0 perturbations
 (colour saturation, colour contrast, block-wise occlusion, white Gaussian noise, Gaussian
 blur, pixelation (DF-1.0's "JPEG"), video compression) at their five released levels
-(FoCus table IV), done as `fjax/preprocess/corruptions.py` says. Writes metrics.jsonl rows
+(FoCus table IV), done as `fjax/data/corruptions.py` says. Writes metrics.jsonl rows
 (split `<split>/<kind>/<level>`), DIR/robustness.json (AUC per level and the mean per kind)
 and DIR/robustness.png (AUC vs level, one line per perturbation). Video compression runs
 the ffmpeg binary of imageio-ffmpeg; without one the mode stops with one line before
