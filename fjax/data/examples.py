@@ -105,9 +105,9 @@ def prepare(example: dict, recipe: Recipe, rng: np.random.Generator | None) -> d
 
   Augmentations: on-the-fly fakes of real faces (probability `input.self_blend_prob`;
   `input.artefact`: a self-blend, or the planted cue), whole-image photometric jitter
-  (`input.photometric`) and a horizontal flip applied to the image and every label map. With `input.tamper.pairs`
-  (AUNet's TAP) a training example is a real face and its tampered counterpart, stacked
-  on a leading pair axis of every array.
+  (`input.photometric`) and a horizontal flip applied to the image and every label map.
+  With `input.tamper.pairs` (AUNet's TAP) a training example is a real face and its
+  tampered counterpart, stacked on a leading pair axis of every array.
   """
   if rng is not None and recipe.tamper.pairs:
     return tampered_pair(example, recipe, rng)
