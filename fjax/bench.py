@@ -48,24 +48,12 @@ FLAGS = flags.FLAGS
 
 
 def synthetic_batch(config, batch: int):
-  """Random arrays shaped like a training batch (with AUNet's pair axis when
-  `input.tamper.pairs`): `batch` examples."""
+  """Random arrays shaped like a training batch (`schema.arrays`, with AUNet's pair axis
+  when `input.tamper.pairs`): `batch` examples."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from fjax.data import examples  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(0)
-  size = config.input.image_size
+  from fjax.data import schema  # pylint: disable=g-import-not-at-top
   lead = (batch, 2) if config.input.tamper.pairs else (batch,)
-  return {'image': rng.standard_normal((*lead, size, size, 3), np.float32),
-          'label': rng.integers(0, 2, lead).astype(np.int32),
-          'mask': (rng.random((*lead, size, size)) > 0.5).astype(np.float32),
-          'valid': np.ones(lead, np.float32), 'video_hash': np.zeros(lead, np.int32),
-          'method_hash': np.zeros(lead, np.int32), 'frame': np.zeros(lead, np.int32),
-          'face': np.zeros(lead, np.int32),
-          **{k: rng.standard_normal((*lead, size, size, examples.LABEL_CHANNELS[k]),
-                                    np.float32)
-             for k in config.input.labels if k in examples.LABEL_CHANNELS},
-          **({'method_label': rng.integers(0, 5, lead).astype(np.int32)}
-             if 'method_label' in config.input.labels else {})}
+  return schema.arrays(config, lead, np.random.default_rng(0))
 
 
 def _images_per_example(config) -> int:

@@ -7,10 +7,11 @@ Required of a model module:
   loss_fn(outputs, batch, config) -> (loss, {term: value}).
   score(outputs) -> [B] fake probability.
   localization(outputs) -> [B, h, w] map in [0, 1].
-  BATCH_KEYS: the batch entries its loss and training call read. They are what travels
-    to the device (with the bookkeeping keys every batch has: valid, video and method
-    hashes, frame, face); per-pixel labels among them (`noise`, `au_maps`) must be made
-    by the input pipeline, i.e. be named in the config's `input.labels`.
+  BATCH_KEYS: the batch entries its loss and training call read (keys of the batch
+    schema, `fjax.data.schema`). They are what travels to the device (with the
+    bookkeeping keys every batch has: valid, row); labels among them (`noise`,
+    `au_maps`, `method_label`) must be made by the input pipeline, i.e. be named in the
+    config's `input.labels`.
   RNGS: the PRNG streams its calls draw from; initialisation and every training step
     get exactly these (besides 'params').
   CONFIG: the name of its config file under configs/ (defaults of old workdirs).
@@ -34,12 +35,11 @@ import types
 from typing import Callable
 
 from fjax import models
-from fjax.data import examples
+from fjax.data import examples, schema
 from fjax.util.errors import UserError
 
 REQUIRED = ('build', 'loss_fn', 'score', 'localization', 'BATCH_KEYS', 'RNGS', 'CONFIG')
 HOOKS = ('train_inputs', 'class_predictions', 'panels')
-STORED_KEYS = ('image', 'label', 'mask')  # in every example; the rest: `input.labels`
 
 
 def available() -> list[str]:
@@ -56,7 +56,7 @@ def model_module(name: str) -> types.ModuleType:
   missing = [r for r in REQUIRED if not hasattr(module, r)]
   if missing:
     raise UserError(f'fjax.models.{name} is not a model (lacks {", ".join(missing)})')
-  unknown = set(module.BATCH_KEYS) - set(STORED_KEYS) - set(examples.LABELS)
+  unknown = set(module.BATCH_KEYS) - set(schema.STORED) - set(schema.LABELS)
   if unknown:
     raise UserError(f'fjax.models.{name}.BATCH_KEYS: no input makes {sorted(unknown)}')
   return module
@@ -72,21 +72,22 @@ def hook(model_lib: types.ModuleType, name: str) -> Callable | None:
 def check_config(model_lib: types.ModuleType, config) -> None:
   """One line when the config's input pipeline does not make a batch key the model reads
   or is asked for a label it cannot make."""
-  unknown = set(config.input.labels) - set(examples.LABELS)
+  unknown = set(config.input.labels) - set(schema.LABELS)
   if unknown:
-    raise UserError(f'input.labels: unknown {sorted(unknown)}; known: {list(examples.LABELS)}')
+    raise UserError(f'input.labels: unknown {sorted(unknown)}; known: {list(schema.LABELS)}')
   if config.input.augment == 'msccnet' and not getattr(model_lib, 'SKIPS_IGNORE', False):
     raise UserError(f'input.augment=msccnet pads crops with mask {examples.IGNORE} (MSCCNet\'s '
                     f'released pipeline), which the losses of {config.model.name} do not skip')
-  needed = set(model_lib.BATCH_KEYS) - set(STORED_KEYS) - set(config.input.labels)
+  needed = set(model_lib.BATCH_KEYS) - set(schema.STORED) - set(config.input.labels)
   if needed:
     raise UserError(f'model {config.model.name} reads {", ".join(sorted(needed))}: add '
                     f'{"them" if len(needed) > 1 else "it"} to input.labels')
 
 
 def batch_keys(model_lib: types.ModuleType, config) -> tuple[str, ...]:
-  """What travels to the device: the bookkeeping keys every batch has, the model's
-  `BATCH_KEYS` and the config's extra `input.labels` (e.g. Detect and Locate's
-  five-way `method_label`, read by its loss when the variant is on)."""
-  keys = (*examples.BOOKKEEPING_KEYS, *model_lib.BATCH_KEYS, *config.input.labels)
-  return tuple(dict.fromkeys(keys))
+  """What travels to the device, in the schema's order: the bookkeeping keys every batch
+  has, the model's `BATCH_KEYS` and the config's extra `input.labels` (e.g. Detect and
+  Locate's five-way `method_label`, read by its loss when the variant is on)."""
+  return tuple(k for k in schema.made(config)
+               if k in schema.BOOKKEEPING or k in model_lib.BATCH_KEYS
+               or k in config.input.labels)

@@ -10,7 +10,7 @@ import pytest
 
 from configs import aunet as aunet_config
 from configs import common
-from fjax.data import examples, selection, sources
+from fjax.data import examples, loaders
 from fjax.models import aunet
 from fjax.util.errors import UserError
 from tests.conftest import run_steps
@@ -113,7 +113,7 @@ def test_token_labels_match_the_downsampled_mask():
 def test_pipeline_makes_real_and_tampered_pairs(data_dir):
   config = _config()
   config.dataset.data_dir = data_dir
-  source = selection.real_only(config, 'train', sources.data_source(config, 'train'))
+  source = loaders.train_source(config)
   example = source[0]
   config.input.image_size = example['image'].shape[0]  # no resize: exact pixel checks
   config.input.photometric = False
@@ -142,7 +142,7 @@ def test_paper_preset_trains_with_sbi_augmentation(data_dir):
   config = _config()
   config.dataset.data_dir = data_dir
   config.input.tamper.sbi_augment = True
-  source = selection.real_only(config, 'train', sources.data_source(config, 'train'))
+  source = loaders.train_source(config)
   example = source[0]
   config.input.image_size = example['image'].shape[0]
   recipe = examples.Recipe.of(config)

@@ -66,7 +66,7 @@ def test_real_only_training_source(data_dir):
   config = _config(data_dir, self_blend_prob=0.5)
   config.dataset.train_real_only = True
   full = sources.data_source(config, 'train')
-  reals = selection.real_only(config, 'train', full)
+  reals = loaders.train_source(config)
   assert 0 < len(reals) < len(full)
   assert all(reals[i]['label'] == 0 for i in range(len(reals)))
   rng = np.random.default_rng(0)

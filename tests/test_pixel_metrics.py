@@ -135,7 +135,7 @@ def _batch(maps, masks, labels, valid):
   zeros = np.zeros(n, np.int32)
   return {'image': jnp.asarray(img, jnp.float32), 'mask': jnp.asarray(masks, jnp.float32),
           'label': jnp.asarray(labels, jnp.int32), 'valid': jnp.asarray(valid, jnp.int32),
-          'video_hash': zeros, 'method_hash': zeros, 'frame': zeros, 'face': zeros}
+          'row': zeros}
 
 
 @pytest.mark.parametrize('quantised', [False, True])

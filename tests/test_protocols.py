@@ -95,13 +95,11 @@ def ffpp_config(tmp_path_factory):
 
 
 def _selected(config, split, train):
-  from fjax.data import selection, sources  # pylint: disable=g-import-not-at-top
-  t = sources.table(config, split)
-  source = selection.protocol(config, split, sources.data_source(config, split),
-                                   train)
-  idx = np.arange(len(t['label'])) if source.indices is None else source.indices
-  return source, [(t['method'][i], t['video_id'][i], int(t['frame'][i]), int(t['label'][i]))
-                  for i in idx]
+  from fjax.data import splits  # pylint: disable=g-import-not-at-top
+  opened = splits.open_split(config, split, train)
+  t = opened.table
+  return opened.source, [(t['method'][i], t['video_id'][i], int(t['frame'][i]),
+                          int(t['label'][i])) for i in opened.rows]
 
 
 def test_methods_cross_manipulation_and_frames_per_video(ffpp_config):
@@ -143,7 +141,7 @@ def test_cross_dataset_table_scores_files_and_single_subject(data_dir, trained_w
   import os  # pylint: disable=g-import-not-at-top
   import shutil  # pylint: disable=g-import-not-at-top
   from configs import xception  # pylint: disable=g-import-not-at-top
-  from fjax.data import loaders, selection, sources  # pylint: disable=g-import-not-at-top
+  from fjax.data import splits  # pylint: disable=g-import-not-at-top
   from tests import test_testsets  # pylint: disable=g-import-not-at-top
   from tests.conftest import TEST_CONFIG, run_cli  # pylint: disable=g-import-not-at-top
   sets = str(tmp_path / 'tfds')
@@ -182,12 +180,16 @@ def test_cross_dataset_table_scores_files_and_single_subject(data_dir, trained_w
       assert {r['face'] for r in rows if r['video_id'] == 'two_people'} == {0, 1}
   config = xception.get_config('test')
   config.dataset.update(name='dfdc/tiny', data_dir=sets, single_subject=('dfdc',))
-  source = loaders.eval_source(config, 'test')
+  opened = splits.open_split(config, 'test')
+  source = opened.source
   assert {bytes(source[i]['video_id']).decode() for i in range(len(source))} == {'aaa', 'bbb',
                                                                                  'ccc'}
-  hashes, frames, labels, methods = selection.faceless_rows(config, 'test', source)
-  assert frames.tolist() == [7] and labels.tolist() == [True] and methods.tolist() == ['fake']
-  assert hashes.tolist() == [sources.name_hash(b'fake/ccc')]  # ccc's blank last frame
+  assert [int(source[i]['row']) for i in range(len(source))] == opened.rows.tolist()
+  f = opened.faceless  # ccc's blank last frame, under the protocol's own rules
+  assert f['frame'].tolist() == [7] and f['label'].tolist() == [1] and f['method'].tolist() == [
+      'fake']
+  ccc = opened.table['video_key'] == 'fake/ccc'
+  assert f['video'].tolist() == [opened.videos[ccc][0]]
 
 
 def _listed_commands():

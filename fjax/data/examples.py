@@ -10,19 +10,13 @@ import cv2
 import grain
 import numpy as np
 
-from fjax.data import (augment, corruptions, forgeries, labels, masks, selection, self_blend,
-                       sources, tamper)
+from fjax.data import (augment, corruptions, forgeries, labels, masks, schema, selection,
+                       self_blend, tamper)
 from fjax.util.errors import UserError
 
 
-# What every batch holds besides the model's BATCH_KEYS (fjax.registry.batch_keys).
-BOOKKEEPING_KEYS = ('valid', 'video_hash', 'method_hash', 'frame', 'face')
-# Per-pixel labels a config may add (`input.labels`), made on the fly from the final image
-# and landmarks, flipped and resized with the image: name -> channels.
-LABEL_CHANNELS = {'noise': 3, 'au_maps': 15}
 # 'method_label': the class of a five-way detector (FF++'s four methods; -1 for others).
 METHOD_CLASSES = ('real', 'Deepfakes', 'Face2Face', 'FaceSwap', 'NeuralTextures')
-LABELS = (*LABEL_CHANNELS, 'method_label')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,17 +194,13 @@ def _flip(image, maps):
 
 
 def _pack(image, maps, label: int, example: dict, recipe) -> dict:
-  out = {k: np.ascontiguousarray(v, np.float32) for k, v in maps.items()}
+  """The model inputs of one example, as the batch schema (`schema.KEYS`) declares them."""
+  out = {'image': normalize(np.ascontiguousarray(image), recipe.mean, recipe.std), **maps,
+         'label': label, 'valid': 1.0, 'row': example.get('row', -1)}
   if 'method_label' in recipe.labels:
     method = 'real' if label == 0 else bytes(example['method']).decode()
-    method_label = METHOD_CLASSES.index(method) if method in METHOD_CLASSES else -1
-    out['method_label'] = np.int32(method_label)
-  return {'image': normalize(np.ascontiguousarray(image), recipe.mean, recipe.std),
-          **out, 'label': np.int32(label), 'valid': np.float32(1.0),
-          'video_hash': sources.name_hash(sources.video_key(bytes(example['method']).decode(),
-                                            bytes(example['video_id']).decode()).encode()),
-          'method_hash': sources.name_hash(bytes(example['method'])),
-          'frame': np.int32(example['frame']), 'face': np.int32(example.get('face', 0))}
+    out['method_label'] = METHOD_CLASSES.index(method) if method in METHOD_CLASSES else -1
+  return schema.cast(out)
 
 
 class TrainTransform(grain.transforms.RandomMap):

@@ -13,7 +13,7 @@ import grain
 import jax
 import numpy as np
 
-from fjax.data import examples, selection, sources
+from fjax.data import examples, sources, splits
 from fjax.util.errors import UserError
 
 
@@ -21,11 +21,7 @@ def train_source(config) -> sources.Source:
   """The training examples after the holdout, real-only and balance options: what one
   epoch walks through."""
   examples.check_train_options(config)
-  split = config.dataset.split_train
-  source = selection.protocol(config, split, sources.data_source(config, split), train=True)
-  if config.dataset.train_real_only:
-    source = selection.real_only(config, split, source)
-  return selection.balanced(config, split, source)
+  return splits.open_split(config, config.dataset.split_train, train=True).source
 
 
 def train_loader(config, local_batch: int,
@@ -44,17 +40,14 @@ def train_loader(config, local_batch: int,
                   grain.transforms.Batch(local_batch, drop_remainder=True)])
 
 
-def eval_source(config, split: str) -> sources.Source:
-  """The examples of a split that evaluation sees under the configured protocol."""
-  return selection.protocol(config, split, sources.data_source(config, split), train=False)
-
-
-def eval_batches(config, split: str, local_batch: int, source: sources.Source | None = None):
-  """One pass over `source` (default: `eval_source`), this process's shard of it:
-  (batches per process, the same on every process; examples in the whole source, over
-  all processes; an iterator of this process's batches of `local_batch` rows, the last
-  ones padded with `valid` = 0 rows)."""
-  source = eval_source(config, split) if source is None else source
+def eval_batches(config, split: str | splits.Split, local_batch: int):
+  """One pass over the examples evaluation sees of `split` (a name, or a split opened
+  with `splits.open_split`), this process's shard of them: (batches per process, the same
+  on every process; examples in the whole selection, over all processes; an iterator of
+  this process's batches of `local_batch` rows, the last ones padded with `valid` = 0
+  rows)."""
+  split = splits.open_split(config, split) if isinstance(split, str) else split
+  source = split.source
   sampler = grain.samplers.IndexSampler(
       num_records=len(source), shuffle=False, num_epochs=1,
       shard_options=grain.sharding.ShardByJaxProcess(drop_remainder=False))

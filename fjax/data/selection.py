@@ -1,8 +1,12 @@
 """Which examples of a split a paper's protocol uses: methods, leave-one-out, cross-
-manipulation, frames per video, single-subject videos, real/fake balance. Index lists
-only: grain shuffles them, workers read them, and the resume check sees each filter's
-name and the example count."""
+manipulation, frames per video, single-subject videos, real/fake balance. Each rule is a
+keep-mask over rows of the split's metadata table (`sources.table`), the same for its
+examples and for the faceless frames its build recorded. Index lists only: grain
+shuffles them, workers read them, and the resume check sees each filter's name and the
+example count."""
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -10,134 +14,126 @@ from fjax.data import faces, sources
 from fjax.util.errors import UserError
 
 
-def filtered(config, split: str, source: sources.Source, keep, name: str) -> sources.Source:
-  """The examples of a split for which keep(label, method) holds (labels and methods read
-  without decoding any image); `name` describes the filter."""
-  t = sources.table(config, split)
-  indices = np.arange(len(t['label'])) if source.indices is None else source.indices
-  return source.where(name, np.array([i for i in indices if keep(
-      int(t['label'][i]), t['method'][i])], np.int64))
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+  """The paper protocol's rules for a split, read once from the config (`Protocol.of`):
+  `methods` (reals and these methods' fakes), `holdout` (leave one out: training never
+  sees it, evaluation sees reals and it only), `train_method` (cross-manipulation:
+  training sees that method's fakes only, evaluation every method), `frames` per video
+  (N evenly spaced among each video's sampled frames, faceless ones included, of a denser
+  build) and `single_subject` (evaluation of a data set named in `dataset.single_subject`:
+  its videos with one face in every frame)."""
+  dataset: str
+  train: bool
+  methods: tuple[str, ...] = ()
+  holdout: str = ''
+  train_method: str = ''
+  frames: int = 0
+  single_subject: bool = False
+
+  @classmethod
+  def of(cls, config, train: bool) -> 'Protocol':
+    d = config.dataset
+    return cls(d.name, train, tuple(d.methods), d.holdout, d.train_method,
+               d.frames_train if train else d.frames_test,
+               not train and d.name.split('/')[0] in d.single_subject)
+
+  def check(self, t: dict, split: str) -> None:
+    """One line when a method the rules name has no fakes in the split."""
+    known = sorted(set(t['method'][t['label'] == 1]))
+    for name in (*self.methods, self.holdout, self.train_method):
+      if name and name not in known:
+        raise UserError(f'data set {self.dataset} split {split} has no method {name!r}; it '
+                        f'has {", ".join(known)}')
+
+  def rules(self, t: dict, rows: dict) -> list[tuple[str, np.ndarray]]:
+    """(name, keep-mask over `rows`) of each rule that applies, in order; `rows`: columns
+    label, method, video_key, frame (the table's examples, or `faceless_columns`)."""
+    real, method = rows['label'] == 0, rows['method']
+    isin = lambda values, kept: np.array([v in kept for v in values], bool)
+    out = []
+    if self.methods:
+      out.append(('methods ' + ','.join(self.methods), real | isin(method, self.methods)))
+    held = self.holdout
+    if held and self.train:
+      out.append((f'without {held}', method != held))
+    elif held:
+      out.append((f'real and {held}', real | (method == held)))
+    if self.train and self.train_method:
+      out.append((f'train on {self.train_method}', real | (method == self.train_method)))
+    if self.frames:
+      chosen = _chosen_frames(t, self.frames)
+      out.append((f'{self.frames} frames per video', np.array(
+          [f in chosen[v] for v, f in zip(rows['video_key'], rows['frame'])], bool)))
+    if self.single_subject:
+      out.append(('single subject', ~isin(rows['video_key'], set(t['video_key'][t['face'] > 0]))))
+    return out
+
+  def select(self, t: dict, source: sources.Source) -> sources.Source:
+    """The examples of a whole split (`source`) the rules keep, each rule a filter."""
+    keep = np.ones(len(t['label']), bool)
+    for name, mask in self.rules(t, t):
+      keep &= mask
+      source = source.where(name, np.flatnonzero(keep))
+    return source
+
+  def faceless(self, t: dict) -> dict[str, np.ndarray]:
+    """The faceless frames of the split (`faceless_columns`) the rules keep."""
+    rows = faceless_columns(t)
+    keep = np.ones(len(rows['frame']), bool)
+    for _, mask in self.rules(t, rows):
+      keep &= mask
+    return {k: v[keep] for k, v in rows.items()}
 
 
-def real_only(config, split: str, source):
+def faceless_columns(t: dict) -> dict[str, np.ndarray]:
+  """The table's faceless frames as columns video_key, frame, label, method."""
+  rows = t['faceless']
+  return {'video_key': np.array([sources.video_key(m, v) for v, _, _, m in rows], object),
+          'frame': np.array([r[1] for r in rows], np.int64),
+          'label': np.array([r[2] for r in rows], np.int32),
+          'method': np.array([r[3] for r in rows], object)}
+
+
+def where(source: sources.Source, keep: np.ndarray, name: str) -> sources.Source:
+  """The examples of `source` whose table rows `keep` (a mask over the split's table)
+  holds; `name` describes the filter."""
+  indices = np.arange(len(keep)) if source.indices is None else source.indices
+  return source.where(name, indices[keep[indices]])
+
+
+def real_only(t: dict, source: sources.Source) -> sources.Source:
   """The real faces of a split: what SBI and AUNet train on, every fake being made on the
   fly from them."""
-  return filtered(config, split, source, lambda label, _: label == 0, 'real_only')
-
-
-def with_holdout(config, split: str, source, train: bool):
-  """Leave-one-out over manipulation methods (`dataset.holdout`): training never sees the
-  held-out method; evaluation sees real faces and that method only."""
-  held = config.dataset.holdout
-  if not held:
-    return source
-  if train:
-    return filtered(config, split, source, lambda label, method: method != held,
-                    f'without {held}')
-  return filtered(config, split, source,
-                  lambda label, method: label == 0 or method == held, f'real and {held}')
-
-
-def protocol(config, split: str, source: sources.Source, train: bool) -> sources.Source:
-  """The paper protocol's selection of a split: `dataset.methods` (reals and these
-  methods' fakes), `dataset.holdout` (leave one out), `dataset.train_method` (cross-
-  manipulation: training sees that method's fakes only, evaluation every method), the
-  frames per video (`frames_train` / `frames_test`: N evenly spaced among each video's
-  sampled frames, faceless ones included, of a denser build) and, in evaluation of a
-  data set named in `dataset.single_subject`, its videos with one face in every frame."""
-  d = config.dataset
-  methods, t = tuple(d.methods), sources.table(config, split)
-  known = sorted(set(t['method'][t['label'] == 1]))
-  for name in (*methods, d.holdout, d.train_method):
-    if name and name not in known:
-      raise UserError(f'data set {d.name} split {split} has no method {name!r}; it has '
-                      f'{", ".join(known)}')
-  if methods:
-    source = filtered(config, split, source,
-                      lambda label, m: label == 0 or m in methods, 'methods ' + ','.join(methods))
-  source = with_holdout(config, split, source, train)
-  if train and d.train_method:
-    source = filtered(config, split, source, lambda label, m: label == 0 or m == d.train_method,
-                      f'train on {d.train_method}')
-  frames = d.frames_train if train else d.frames_test
-  if frames:
-    keep = set(_frame_subset(t, frames).tolist())
-    idx = np.arange(len(t['frame'])) if source.indices is None else source.indices
-    source = source.where(f'{frames} frames per video',
-                          np.array([i for i in idx if i in keep], np.int64))
-  if not train and d.name.split('/')[0] in d.single_subject:
-    keys = np.array([sources.video_key(m, v) for m, v in zip(t['method'], t['video_id'])], object)
-    several = set(keys[t['face'] > 0])
-    idx = np.arange(len(keys)) if source.indices is None else source.indices
-    source = source.where('single subject',
-                          np.array([i for i in idx if keys[i] not in several], np.int64))
-  return source
-
-
-def _frame_subset(t: dict, n: int) -> np.ndarray:
-  """Indices of the examples at N evenly spaced frames of each video's sampled frames
-  (the stored ones and the faceless ones the build recorded)."""
-  chosen = _chosen_frames(t, n)
-  return np.array([i for i, (m, v, f) in enumerate(zip(t['method'], t['video_id'], t['frame']))
-                   if f in chosen[sources.video_key(m, v)]], np.int64)
+  return where(source, t['label'] == 0, 'real_only')
 
 
 def _chosen_frames(t: dict, n: int) -> dict[str, set[int]]:
   """video key -> its N frames, evenly spaced (as the builders sample a video's frames)
-  among its sampled frames."""
-  return {k: {f[i] for i in faces.even_indices(len(f), n)}
-          for k, f in _video_frames(t).items()}
-
-
-def _video_frames(t: dict) -> dict[str, list[int]]:
+  among its sampled frames (the stored ones and the faceless ones the build recorded)."""
   frames: dict[str, set] = {}
-  for m, v, f in zip(t['method'], t['video_id'], t['frame']):
-    frames.setdefault(sources.video_key(m, v), set()).add(int(f))
+  for k, f in zip(t['video_key'], t['frame']):
+    frames.setdefault(k, set()).add(int(f))
   for v, f, _, m in t['faceless']:
     frames.setdefault(sources.video_key(m, v), set()).add(int(f))
-  return {k: sorted(f) for k, f in frames.items()}
-
-
-def faceless_rows(config, split: str, source: sources.Source):
-  """(video hashes, frames, labels, methods) of the faceless frames of the videos
-  `source` holds, at the frames the protocol selected (`frames_test`)."""
-  t = sources.table(config, split)
-  idx = np.arange(len(t['label'])) if source.indices is None else source.indices
-  videos = {sources.video_key(t['method'][i], t['video_id'][i]) for i in idx}
-  held = config.dataset.holdout
-  methods = tuple(config.dataset.methods)
-  rows = [(v, int(f), int(label), m) for v, f, label, m in t['faceless']
-          if (label == 0 or ((not methods or m in methods) and (not held or m == held)))]
-  if config.dataset.frames_test:
-    chosen = _chosen_frames(t, config.dataset.frames_test)
-    rows = [r for r in rows if r[1] in chosen[sources.video_key(r[3], r[0])]]
-  if config.dataset.name.split('/')[0] in config.dataset.single_subject:  # with its video
-    all_keys = {sources.video_key(m, v) for m, v in zip(t['method'], t['video_id'])}
-    rows = [r for r in rows if sources.video_key(r[3], r[0]) in videos
-            or sources.video_key(r[3], r[0]) not in all_keys]
-  hashes = np.array([sources.name_hash(sources.video_key(m, v).encode())
-                     for v, _, _, m in rows], np.int64)
-  return (hashes, np.array([r[1] for r in rows], np.int64),
-          np.array([r[2] for r in rows], bool), np.array([r[3] for r in rows], object))
+  return {k: {f[i] for i in faces.even_indices(len(f), n)}
+          for k, f in ((k, sorted(f)) for k, f in frames.items())}
 
 
 BALANCE = ('none', 'pair', 'oversample_real')
 
 
-def balanced(config, split: str, source: sources.Source) -> sources.Source:
+def balanced(mode: str, t: dict, source: sources.Source, split: str) -> sources.Source:
   """`input.balance`: 'pair' lists each fake followed by its real counterpart (the real
   face of the same identity at the nearest frame; FF++: the target video's frame), as
   MSCCNet's released FF++ loader does, so a real appears once per fake made from it and
   reals without a fake are left out; 'oversample_real' lists every fake and the reals
   cycled to as many. Index lists only: grain shuffles them, workers read them, and the
   resume check sees the filter's name and the example count."""
-  mode = config.input.balance
   if mode == 'none':
     return source
-  meta = sources.metadata(config, split)
-  indices = range(len(meta)) if source.indices is None else source.indices
-  rows = [(int(i), int(ex['label']), bytes(ex['identity']).decode(), int(ex['frame']))
-          for i, ex in ((i, meta[int(i)]) for i in indices)]
+  indices = range(len(t['label'])) if source.indices is None else source.indices
+  rows = [(int(i), int(t['label'][i]), t['identity'][i], int(t['frame'][i])) for i in indices]
   picked, strangers = balance_indices(rows, mode)
   if picked is None:
     raise UserError(f'input.balance={mode}: split {split} needs real and fake examples')

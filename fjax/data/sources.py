@@ -1,14 +1,12 @@
 """A built TFDS data set as grain sources: finding (and, for the demo set, building) it,
 checking its shards, joining FoCus maps, and the columns (labels, methods, videos, frames,
-faces) read once without decoding images. Host-side strings (video ids) are hashed to
-int32 so that they can be gathered across processes (jax runs without x64)."""
+faces) read once without decoding images. Each example carries its `row` in that table."""
 from __future__ import annotations
 
 import importlib
 import io
 import json
 import os
-import zlib
 
 import cv2
 import grain
@@ -50,8 +48,10 @@ def is_built(config) -> bool:
   return config.dataset.name.split('/')[0] == 'demo_forgeries' or builder.is_prepared()
 
 
-def data_source(config, split: str, decoders=None):
-  """The split as a random-access source; builds demo_forgeries on first use."""
+def open_builder(config, split: str):
+  """The configured data set's builder, prepared (demo_forgeries is built on first use),
+  with `split` among its splits, the configured mask source among its features and the
+  split's shards whole."""
   name = config.dataset.name
   root = name.split('/')[0]
   builder, make = _builder(config)
@@ -66,6 +66,17 @@ def data_source(config, split: str, decoders=None):
                     f'(it has {sorted(builder.info.splits)})')
   masks.check_mask_source(config, builder.info.features.keys())
   check_shards(builder, split)
+  return builder
+
+
+def data_source(config, split: str) -> 'Source':
+  """The split as a random-access source; builds demo_forgeries on first use."""
+  return as_source(config, open_builder(config, split), split)
+
+
+def as_source(config, builder, split: str, decoders=None) -> 'Source':
+  """Every example of `split` of an opened builder (`open_builder`), FoCus maps joined
+  when `dataset.mask_source` is focus and images are decoded."""
   source = builder.as_data_source(split=split, decoders=decoders)
   joined = config.dataset.mask_source == 'focus' and decoders is None
   if joined:
@@ -139,7 +150,8 @@ class Source:
     return len(self.base) if self.indices is None else len(self.indices)
 
   def __getitem__(self, i):
-    return self.base[i if self.indices is None else int(self.indices[i])]
+    row = i if self.indices is None else int(self.indices[i])
+    return {**self.base[row], 'row': row}  # its row in the split's table
 
   def __repr__(self):
     return self.PREFIX + json.dumps({**self.description, 'examples': len(self)},
@@ -151,24 +163,18 @@ class Source:
                               'filters': [*self.description['filters'], name]}, indices)
 
 
-def name_hash(name: bytes) -> np.int32:
-  """A string as a non-negative int32 (crc32) that can travel in a global batch."""
-  return np.int32(zlib.crc32(name) & 0x7FFFFFFF)
-
-
 def video_key(method: str, video_id: str) -> str:
   """The id of a video across methods: FF++ names a fake by its pair of ids under every
   method (Deepfakes/000_003, Face2Face/000_003), so the method is part of it."""
   return f'{method}/{video_id}'
 
 
-def metadata(config, split: str):
+def metadata(config, split: str, builder=None) -> Source:
   """The split with every image feature left as PNG bytes (labels and ids only)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  source = data_source(config, split, decoders={})
-  images = [k for k, f in source.base.dataset_info.features.items()
-            if isinstance(f, tfds.features.Image)]
-  return data_source(config, split, decoders={k: tfds.decode.SkipDecoding() for k in images})
+  builder = builder or open_builder(config, split)
+  images = [k for k, f in builder.info.features.items() if isinstance(f, tfds.features.Image)]
+  return as_source(config, builder, split, {k: tfds.decode.SkipDecoding() for k in images})
 
 
 _TABLES: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
@@ -177,35 +183,43 @@ _TABLES: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
 COLUMNS = ('label', 'method', 'video_id', 'identity', 'frame', 'face')
 
 
-def table(config, split: str) -> dict[str, np.ndarray]:
+def table(config, split: str, builder=None) -> dict[str, np.ndarray]:
   """Columns `COLUMNS` of every example of a split (`face`: 0 in data sets built before it
-  was stored), and `faceless`: the build's sampled frames without a face, as rows
-  (video_id, frame, label, method). Read once per data set and split: the first read
-  walks the split without decoding images and saves the columns beside the data set
-  (`fjax-columns-<split>.npz`, plain arrays, loaded without pickle) for later processes."""
-  source = metadata(config, split)
-  key = (source.description['dataset'], data_dir(config), split)
+  was stored), `video_key` (`video_key` of each row) and `faceless`: the build's sampled
+  frames without a face, as rows (video_id, frame, label, method). Read once per data set
+  and split in a process (`builder`: the split's opened builder, else one is opened when
+  the table is not held yet); the first read walks the split without decoding images and
+  saves the columns beside the data set (`fjax-columns-<split>.npz`, plain arrays, loaded
+  without pickle) for later processes."""
+  key = (config.dataset.name, data_dir(config), split)
   if key not in _TABLES:
-    info = source.base.dataset_info
-    path = os.path.join(os.fspath(info.data_dir), f'fjax-columns-{split}.npz')
-    out = _load_columns(path, len(source))
-    if out is None:
-      out = {k: [] for k in COLUMNS}
-      for i in range(len(source)):  # one example at a time: the PNG bytes are not kept
-        r = source[i]
-        for k in COLUMNS:
-          v = r.get(k, 0)
-          out[k].append(bytes(v).decode() if k in ('method', 'video_id', 'identity')
-                        else int(v))
-      out = {k: np.array(v, np.int64 if k in ('frame', 'face', 'label') else str)
-             for k, v in out.items()}
-      _save_columns(path, out)
-    out = {k: v.astype(object) if v.dtype.kind == 'U' else v for k, v in out.items()}
-    out['label'] = out['label'].astype(np.int32)
-    faceless = (info.metadata or {}).get('faceless_frames') or {}
-    out['faceless'] = [tuple(r) for r in faceless.get(split, [])]
-    _TABLES[key] = out
+    _TABLES[key] = _read_table(config, split, builder or open_builder(config, split))
   return _TABLES[key]
+
+
+def _read_table(config, split: str, builder) -> dict[str, np.ndarray]:
+  info = builder.info
+  path = os.path.join(os.fspath(info.data_dir), f'fjax-columns-{split}.npz')
+  out = _load_columns(path, info.splits[split].num_examples)
+  if out is None:
+    source = metadata(config, split, builder)
+    out = {k: [] for k in COLUMNS}
+    for i in range(len(source)):  # one example at a time: the PNG bytes are not kept
+      r = source[i]
+      for k in COLUMNS:
+        v = r.get(k, 0)
+        out[k].append(bytes(v).decode() if k in ('method', 'video_id', 'identity')
+                      else int(v))
+    out = {k: np.array(v, np.int64 if k in ('frame', 'face', 'label') else str)
+           for k, v in out.items()}
+    _save_columns(path, out)
+  out = {k: v.astype(object) if v.dtype.kind == 'U' else v for k, v in out.items()}
+  out['label'] = out['label'].astype(np.int32)
+  out['video_key'] = np.array([video_key(m, v) for m, v in zip(out['method'], out['video_id'])],
+                              object)
+  faceless = (info.metadata or {}).get('faceless_frames') or {}
+  out['faceless'] = [tuple(r) for r in faceless.get(split, [])]
+  return out
 
 
 def _load_columns(path: str, count: int) -> dict | None:
@@ -227,8 +241,3 @@ def _save_columns(path: str, columns: dict) -> None:
     files.write_bytes(path, data.getvalue())
   except OSError:
     pass
-
-
-def method_names(config, split: str) -> dict[int, str]:
-  """name_hash -> name of every manipulation method in a split (per-method AUC)."""
-  return {int(name_hash(n.encode())): n for n in set(table(config, split)['method'])}

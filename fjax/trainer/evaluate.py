@@ -20,7 +20,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
 from fjax import registry
-from fjax.data import examples, loaders, selection, sources
+from fjax.data import examples, loaders, schema, splits
 from fjax.trainer import metrics, sharding
 from fjax.util import files
 from fjax.models import losses
@@ -51,9 +51,8 @@ def make_eval_step(model_lib, model, mesh):
     counts = jnp.stack([jnp.sum(true & pred, (1, 2)), jnp.sum(~true & pred, (1, 2)),
                         jnp.sum(true & ~pred, (1, 2))], 1).astype(jnp.int32)
     result = {'score': model_lib.score(out).astype(jnp.float32), 'label': batch['label'],
-              'valid': batch['valid'], 'video_hash': batch['video_hash'],
-              'method_hash': batch['method_hash'], 'frame': batch['frame'],
-              'face': batch['face'], 'pixel_hist': hist, 'pixel_counts': counts}
+              'valid': batch['valid'], 'row': batch['row'], 'pixel_hist': hist,
+              'pixel_counts': counts}
     class_predictions = registry.hook(model_lib, 'class_predictions')
     if class_predictions and 'method_label' in batch:  # n-way heads
       result.update(pred_class=class_predictions(out),
@@ -66,15 +65,14 @@ def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True,
              scores_dir: str | None = None) -> dict:
   """Frame, video and pixel metrics of `state` on `split` of the configured data set,
   under the protocol of `config.evaluation` (face -> frame -> video scores, faceless
-  frames). With `scores_dir`, process 0 writes every example's score there
+  frames). The split is opened once (`splits.open_split`): its table names each row's
+  video and method. With `scores_dir`, process 0 writes every example's score there
   (`write_scores`)."""
   local = sharding.local_batch_size(config.eval_batch_size, mesh)
-  source = loaders.eval_source(config, split)
-  num_batches, size, batches = loaders.eval_batches(config, split, local, source)
+  opened = splits.open_split(config, split)
+  num_batches, size, batches = loaders.eval_batches(config, opened, local)
   parts, hist = [], np.zeros(2 * metrics.PIXEL_BINS, np.int64)
-  # What the eval step reads (a model's extra training labels stay on the host).
-  keys = (*registry.STORED_KEYS, *examples.BOOKKEEPING_KEYS,
-          *[k for k in config.input.labels if k == 'method_label'])
+  keys = schema.evaluated(config)
   bar = tqdm(batches, total=num_batches, desc=f'eval {split}', leave=False,
              disable=not progress or jax.process_index() != 0)
   for batch in bar:
@@ -89,43 +87,39 @@ def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True,
   out = metrics.all_metrics(cat['label'], cat['score'], pixel_hist=hist.reshape(2, -1),
                             pixel_counts=cat['pixel_counts'])
   rules = config.evaluation  # frame and video metrics under the protocol replace all_metrics'
-  faceless = selection.faceless_rows(config, split, source)
+  t, f = opened.table, opened.faceless
+  videos, frames = opened.videos[cat['row']], t['frame'][cat['row']]
   protocol = lambda rows, empty: metrics.detection_metrics(
-      cat['video_hash'][rows], cat['frame'][rows], cat['label'][rows], cat['score'][rows],
-      rules.video_score, rules.faceless, tuple(a[empty] for a in faceless[:3]))
+      videos[rows], frames[rows], cat['label'][rows], cat['score'][rows], rules.video_score,
+      rules.faceless, (f['video'][empty], f['frame'][empty], f['label'][empty] > 0))
   out.update(protocol(slice(None), slice(None)))
-  names = sources.method_names(config, split)
-  if len(set(names.values()) - {'real', ''}) > 1:  # more than one kind of fake
-    methods = np.array([names.get(int(h), '?') for h in cat['method_hash']])
+  if len(set(t['method']) - {'real', ''}) > 1:  # more than one kind of fake
+    methods = t['method'][cat['row']].astype(str)
     out.update(metrics.per_method_auc(cat['label'], cat['score'], methods))
     for m in sorted(set(methods[cat['label'] > 0].tolist())):  # reals and m's fakes, videos
       out[f'video_auc_{m}'] = protocol((cat['label'] == 0) | (methods == m),
-                                       (~faceless[2]) | (faceless[3] == m))['video_auc']
+                                       (f['label'] == 0) | (f['method'] == m))['video_auc']
   if 'pred_class' in cat:
     known = cat['method_label'] >= 0
     out.update(metrics.per_class_recall(cat['method_label'][known], cat['pred_class'][known],
                                         examples.METHOD_CLASSES))
   if scores_dir and jax.process_index() == 0:
-    write_scores(config, split, cat, scores_dir)
+    write_scores(opened, cat, scores_dir)
   return out
 
 
-def write_scores(config, split: str, cat: dict, directory: str) -> str:
+def write_scores(opened: splits.Split, cat: dict, directory: str) -> str:
   """DIR/<data set>_<split>.jsonl: one row per evaluated face (video id, frame, face,
-  label, method, score), from which any metric can be recomputed outside fjax; written
-  whole (`files.write_text`: a temporary name renamed, or one object upload), so a file
-  there is always whole."""
-  t = sources.table(config, split)
-  names = {int(sources.name_hash(sources.video_key(m, v).encode())): (m, v)
-           for m, v in zip(t['method'], t['video_id'])}
+  label, method, score; named from the split's table by each face's `row`), from which
+  any metric can be recomputed outside fjax; written whole (`files.write_text`: a
+  temporary name renamed, or one object upload), so a file there is always whole."""
+  t = opened.table
   files.makedirs(directory)
-  path = os.path.join(directory, f'{config.dataset.name.replace("/", "_")}_{split}.jsonl')
+  path = os.path.join(directory, f'{opened.dataset.replace("/", "_")}_{opened.name}.jsonl')
   rows = []
-  for h, frame, face, label, score in zip(cat['video_hash'], cat['frame'], cat['face'],
-                                          cat['label'], cat['score']):
-    method, video = names[int(h)]
-    rows.append(json.dumps({'video_id': video, 'frame': int(frame), 'face': int(face),
-                            'label': int(label), 'method': method,
-                            'score': float(score)}) + '\n')
+  for row, label, score in zip(cat['row'], cat['label'], cat['score']):
+    rows.append(json.dumps({'video_id': t['video_id'][row], 'frame': int(t['frame'][row]),
+                            'face': int(t['face'][row]), 'label': int(label),
+                            'method': t['method'][row], 'score': float(score)}) + '\n')
   files.write_text(path, ''.join(rows))
   return path
