@@ -92,13 +92,13 @@ MAPS = {'a_fus': 'a_fus (eq. 5)', 'a_rgb': 'a_rgb (eq. 4)', 'a_aux': 'a_aux (eq.
 def export(workdir: str, output: str, splits: list[str], unlabeled: bool = False,
            batch_size: int = 32, map_name: str = 'a_fus', cam_batch: int = 64) -> dict:
   from array_record.python import array_record_module  # pylint: disable=g-import-not-at-top
-  from fjax import cam, predict  # pylint: disable=g-import-not-at-top
+  from fjax import cam, inference  # pylint: disable=g-import-not-at-top
   from fjax.data import loaders, sources  # pylint: disable=g-import-not-at-top
   is_cam = map_name in cam.METHODS
   if unlabeled and map_name not in ('a_fus', *cam.METHODS):
     raise UserError('--unlabeled exports the fused fake-class map (eq. 9); leave out --map')
-  config, forward = predict.load_run(workdir, cam=map_name if is_cam else None,
-                                     cam_batch=cam_batch)
+  config, forward = inference.load_run(workdir, cam=map_name if is_cam else None,
+                                       cam_batch=cam_batch)
   if config.model.name != 'focus' and not is_cam:
     raise UserError(f'{workdir} holds a {config.model.name!r} run, not a FoCus one '
                     '(any model: --map=gradcam or scorecam)')

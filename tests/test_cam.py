@@ -13,7 +13,8 @@ import pytest
 import data_builders.demo_forgeries  # noqa: F401  (registers the builder)
 from conftest import run_cli
 from data_builders.demo_forgeries import media
-from fjax import cam, predict
+from fjax import cam
+from fjax.predict import pictures
 
 
 class Features(nn.Module):
@@ -144,28 +145,28 @@ def _face(seed=0):
 
 def test_overlay_carries_score_titles_and_an_absolute_colour_bar():
   face = _face()
-  low = predict.overlay(face, np.full((4, 4), 0.14, np.float32), 0.14)
-  high = predict.overlay(face, np.full((4, 4), 0.70, np.float32), 0.70)
-  top = predict.TOP
-  assert low.shape == (top + 256, 512 + predict.BAR_W, 3)
+  low = pictures.overlay(face, np.full((4, 4), 0.14, np.float32), 0.14)
+  high = pictures.overlay(face, np.full((4, 4), 0.70, np.float32), 0.70)
+  top = pictures.TOP
+  assert low.shape == (top + 256, 512 + pictures.BAR_W, 3)
   np.testing.assert_array_equal(low[top:, :256], face)  # the face, untouched
   for picture, value in ((low, 0.14), (high, 0.70)):  # drawn absolute, not per face
-    expected = cv2.addWeighted(face, 0.55, predict.jet(np.full((256, 256), value)), 0.45, 0)
+    expected = cv2.addWeighted(face, 0.55, pictures.jet(np.full((256, 256), value)), 0.45, 0)
     np.testing.assert_array_equal(picture[top:, 256:512], expected)
   assert np.abs(low[top:, 256:512].astype(int) - high[top:, 256:512]).mean() > 20
   # the colour bar: the colour of 1 at its top, of 0 at its bottom
-  x, y_top, y_bottom = predict.bar_position(low.shape)
-  np.testing.assert_array_equal(low[y_top, x], predict.jet(np.ones((1, 1)))[0, 0])
-  np.testing.assert_array_equal(low[y_bottom, x], predict.jet(np.zeros((1, 1)))[0, 0])
-  assert tuple(predict.jet(np.ones((1, 1)))[0, 0]) == (128, 0, 0)  # JET: dark red / blue
-  assert tuple(predict.jet(np.zeros((1, 1)))[0, 0]) == (0, 0, 128)
+  x, y_top, y_bottom = pictures.bar_position(low.shape)
+  np.testing.assert_array_equal(low[y_top, x], pictures.jet(np.ones((1, 1)))[0, 0])
+  np.testing.assert_array_equal(low[y_bottom, x], pictures.jet(np.zeros((1, 1)))[0, 0])
+  assert tuple(pictures.jet(np.ones((1, 1)))[0, 0]) == (128, 0, 0)  # JET: dark red / blue
+  assert tuple(pictures.jet(np.zeros((1, 1)))[0, 0]) == (0, 0, 128)
   # the score in the header differs, so do the header pixels; the scale label differs
-  assert (low[:predict.HEADER_H] != high[:predict.HEADER_H]).any()
-  cam_picture = predict.overlay(face, np.full((4, 4), 0.70, np.float32), 0.70, 'gradcam')
-  bar = slice(512 + predict.BAR_X + predict.BAR_STRIPE, None)
+  assert (low[:pictures.HEADER_H] != high[:pictures.HEADER_H]).any()
+  cam_picture = pictures.overlay(face, np.full((4, 4), 0.70, np.float32), 0.70, 'gradcam')
+  bar = slice(512 + pictures.BAR_X + pictures.BAR_STRIPE, None)
   assert (cam_picture[top:, bar] != high[top:, bar]).any()  # 'norm. per face' vs 'probability'
   # titles over the panels: text pixels in each panel's title strip
-  titles = low[predict.HEADER_H:top]
+  titles = low[pictures.HEADER_H:top]
   for k in range(2):
     assert (titles[:, k * 256:(k + 1) * 256] > 128).any()
 
@@ -178,14 +179,14 @@ def test_gradcam_through_predict_and_map_export(data_dir, trained_workdir, tmp_p
   rows = [json.loads(line) for line in open(out / 'predictions.jsonl')]
   assert len(rows) == 6 and all(r['map'] == 'gradcam' for r in rows)
   picture = cv2.cvtColor(cv2.imread(str(out / rows[0]['overlay'])), cv2.COLOR_BGR2RGB)
-  assert picture.shape == (predict.TOP + 256, 512 + predict.BAR_W, 3)
-  x, y_top, y_bottom = predict.bar_position(picture.shape)
+  assert picture.shape == (pictures.TOP + 256, 512 + pictures.BAR_W, 3)
+  x, y_top, y_bottom = pictures.bar_position(picture.shape)
   assert tuple(picture[y_top, x]) == (128, 0, 0) and tuple(picture[y_bottom, x]) == (0, 0, 128)
   # Xception at 32 px has a 1 x 1 exit grid: each face's map is constant (1, or 0 where
   # ReLU cut it), drawn as the colour of 1 or 0 over the face.
-  face = picture[predict.TOP:, :256]
-  drawn = picture[predict.TOP:, 256:512].astype(int)
-  options = [cv2.addWeighted(face, 0.55, predict.jet(np.full((256, 256), v)), 0.45, 0)
+  face = picture[pictures.TOP:, :256]
+  drawn = picture[pictures.TOP:, 256:512].astype(int)
+  options = [cv2.addWeighted(face, 0.55, pictures.jet(np.full((256, 256), v)), 0.45, 0)
              for v in (0.0, 1.0)]
   assert min(np.abs(drawn - o).max() for o in options) <= 1
   # The same maps exported as a mask source (FoCus table VI's GradCAM row).

@@ -13,7 +13,7 @@ import sysconfig
 import pytest
 
 from conftest import ROOT, TEST_CONFIG, run_cli
-from fjax.predict import gather_inputs
+from fjax.predict.__main__ import gather_inputs
 
 # module -> (a line of its usage text, flags its --help lists)
 ENTRY_POINTS = {
@@ -36,7 +36,7 @@ ENTRY_POINTS = {
 SCRIPTS = {'fjax': 'fjax.main', 'fjax-predict': 'fjax.predict', 'fjax-bench': 'fjax.bench',
            'fjax-focus-maps': 'fjax.focus_maps', 'fjax-compare-maps': 'fjax.compare_maps',
            'fjax-weights': 'fjax.weights', 'fjax-build': 'data_builders.build'}
-TARGETS = {'fjax': 'fjax.main:entry', 'fjax-predict': 'fjax.predict:entry',
+TARGETS = {'fjax': 'fjax.main:entry', 'fjax-predict': 'fjax.predict.__main__:entry',
            'fjax-bench': 'fjax.bench:entry', 'fjax-focus-maps': 'fjax.focus_maps:entry',
            'fjax-compare-maps': 'fjax.compare_maps:entry',
            'fjax-weights': 'fjax.weights.__main__:entry',

@@ -11,7 +11,7 @@ from conftest import ROOT
 PACKAGES = ('fjax', 'data_builders', 'configs')
 # Floors from the ground up: a module may import its own floor and those below.
 FLOORS = (('fjax.util', 'configs'), ('fjax.data', 'data_builders'), ('fjax.models',),
-          ('fjax.registry', 'fjax.trainer'), ('fjax.run',))
+          ('fjax.registry', 'fjax.trainer'), ('fjax.run',), ('fjax.cam', 'fjax.inference'))
 
 
 def modules() -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The end-to-end path: train (fixture) -> eval mode -> summary mode -> predict."""
 import json
 import os
+import re
 import shutil
 import weakref
 
@@ -10,9 +11,11 @@ import pytest
 
 from conftest import TEST_CONFIG, error_line, read_metrics, run_cli
 from data_builders.demo_forgeries import media
-from fjax import predict
+from fjax import inference
 from fjax import run as run_lib
-from fjax.predict import batched
+from fjax.predict import inputs, pictures, scoring
+from fjax.predict.scoring import batched
+from fjax.util.errors import UserError
 
 
 def test_training_writes_all_outputs(trained_workdir):
@@ -59,8 +62,8 @@ def test_predict_image_and_video(trained_workdir, tmp_path):
     assert r['status'] == 'ok' and 0 <= r['fake_probability'] <= 1
     picture = cv2.imread(str(out / r['overlay']))
     # header (score), panel titles, face | map, colour bar (tests/test_cam.py: the layout)
-    assert picture.shape == (predict.TOP + 256, 512 + predict.BAR_W, 3)
-    face, drawn = picture[predict.TOP:, :256], picture[predict.TOP:, 256:512]
+    assert picture.shape == (pictures.TOP + 256, 512 + pictures.BAR_W, 3)
+    face, drawn = picture[pictures.TOP:, :256], picture[pictures.TOP:, 256:512]
     assert not np.array_equal(face, drawn)  # the map is drawn
   # Per input, the run's evaluation rule (the default, SBI's): the mean over frames of each
   # frame's highest face score (6 faces in batches of 4: one padded batch).
@@ -111,7 +114,7 @@ def test_predict_keeps_inputs_of_the_same_name_apart(trained_workdir, tmp_path):
   images = {p: faces.read_image(p) for p in paths}
   for r in rows:  # the overlay's left half is this row's face, not the other input's
     left = cv2.cvtColor(cv2.imread(str(out / r['overlay'])),
-                        cv2.COLOR_BGR2RGB)[predict.TOP:, :256]
+                        cv2.COLOR_BGR2RGB)[pictures.TOP:, :256]
     box = np.array(r['box'], np.float32)  # rounded to 0.1 px in the row
     own, other = (np.abs(faces.crop(images[p], box, 256).astype(int) - left).mean()
                   for p in sorted(paths, key=lambda p: p != r['path']))
@@ -148,7 +151,7 @@ def test_predict_streams_one_input_at_a_time(trained_workdir, tmp_path, monkeypa
   input is read, every forward pass has --batch_size rows, and when an input is read no
   frame of an earlier input is still alive."""
   events, alive = [], []
-  read, load = predict.frames_of, predict.load_run
+  read, load = inputs.frames_of, inference.load_run
 
   def frames_of(path, num_frames):
     assert not [ref for ref in alive if ref() is not None], 'an earlier frame is held'
@@ -166,11 +169,11 @@ def test_predict_streams_one_input_at_a_time(trained_workdir, tmp_path, monkeypa
     logged.map_kind = forward.map_kind  # the model's own map (no CAM)
     return config, logged
 
-  monkeypatch.setattr(predict, 'frames_of', frames_of)
-  monkeypatch.setattr(predict, 'load_run', load_run)
-  inputs = [media.insightface_image('t1.jpg'), media.feat_data('single_face.mp4'),
-            media.feat_data('single_face.jpg')]
-  counts = predict.predict(trained_workdir, inputs, str(tmp_path / 'out'), num_frames=3,
+  monkeypatch.setattr(inputs, 'frames_of', frames_of)
+  monkeypatch.setattr(inference, 'load_run', load_run)
+  paths = [media.insightface_image('t1.jpg'), media.feat_data('single_face.mp4'),
+           media.feat_data('single_face.jpg')]
+  counts = scoring.predict(trained_workdir, paths, str(tmp_path / 'out'), num_frames=3,
                            batch_size=4)
   assert counts == {'read': 3, 'rows': 10, 'faces': 10}
   # 6 + 3 + 1 faces in batches of 4 (one may hold faces of two inputs), the last padded.
@@ -191,12 +194,14 @@ def test_input_score_follows_the_evaluation_rule():
               ('mean_faces', 'skip'): (0.1 + 0.7 + 0.4) / 3,
               ('mean_faces', 'half'): (0.1 + 0.7 + 0.4 + 0.5) / 4}
   for rule, value in expected.items():
-    assert abs(predict.input_score(frames, scores, 1, *rule) - value) < 1e-12, rule
+    assert abs(scoring.input_score(frames, scores, 1, *rule) - value) < 1e-12, rule
   # No face at all: skipped (evaluation scores such a video 0.5), or 0.5 per frame.
-  assert predict.input_score([], [], 3, 'mean_frame_max', 'skip') is None
-  assert predict.input_score([], [], 3, 'mean_frame_max', 'half') == 0.5
-  with pytest.raises(predict.UserError, match='evaluation.video_score'):
-    predict.input_score(frames, scores, 0, 'median', 'skip')
+  assert scoring.input_score([], [], 3, 'mean_frame_max', 'skip') is None
+  assert scoring.input_score([], [], 3, 'mean_frame_max', 'half') == 0.5
+  with pytest.raises(UserError, match=re.escape(
+      "evaluation.video_score='median', faceless='skip': use mean_faces | mean_frame_max "
+      'and skip | half')):
+    scoring.input_score(frames, scores, 0, 'median', 'skip')
 
 
 def test_old_workdirs_get_the_default_rule():
@@ -211,17 +216,17 @@ def test_predict_astronaut_frame_is_its_best_face(trained_workdir, tmp_path, mon
   without a face counts 0.5 (face_noface.mov: faces in 2 of 4 sampled frames)."""
   photo = str(tmp_path / 'astronaut.png')
   cv2.imwrite(photo, cv2.cvtColor(media.astronaut(), cv2.COLOR_RGB2BGR))
-  load = predict.load_run
+  load = inference.load_run
 
   def load_run(workdir, **kwargs):
     config, forward = load(workdir, **kwargs)
     config.evaluation.faceless = 'half'
     return config, forward
 
-  monkeypatch.setattr(predict, 'load_run', load_run)
+  monkeypatch.setattr(inference, 'load_run', load_run)
   video = media.feat_data('face_noface.mov')
   printed = []
-  predict.predict(trained_workdir, [photo, video], str(tmp_path / 'out'), num_frames=4,
+  scoring.predict(trained_workdir, [photo, video], str(tmp_path / 'out'), num_frames=4,
                   batch_size=4, on_input=printed.append)
   rows = _rows(tmp_path / 'out' / 'predictions.jsonl')
   per_input = _rows(tmp_path / 'out' / 'inputs.jsonl')
@@ -266,6 +271,6 @@ def test_predict_split_draws_similarity_maps_beside_ground_truth(data_dir, tmp_p
                                             'similarity_gt']
   picture = cv2.imread(os.path.join(out, rows[0]['png']))
   # face and overlay, mask, two similarity maps, each under its title; the colour bar
-  assert picture.shape == (predict.TOP + 256, 256 * 5 + predict.BAR_W, 3)
-  titles = picture[predict.HEADER_H:predict.TOP, :256 * 5]
+  assert picture.shape == (pictures.TOP + 256, 256 * 5 + pictures.BAR_W, 3)
+  titles = picture[pictures.HEADER_H:pictures.TOP, :256 * 5]
   assert all((titles[:, k * 256:(k + 1) * 256] > 128).any() for k in range(5))

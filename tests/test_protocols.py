@@ -1,11 +1,14 @@
 """Evaluation protocols (issue 17): face -> frame -> video rules, faceless frames."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sklearn.metrics as skm
 
 from fjax.trainer import metrics
+from fjax.util.errors import UserError
 
 
 def _sbi_video_scores(rows, faceless):
@@ -74,7 +77,9 @@ def test_mean_faces_and_half_score_for_faceless_frames():
   a = metrics.detection_metrics(v, f, y, s, 'mean_faces')
   b = metrics.detection_metrics(v, f, y, s, 'mean_frame_max')
   assert a == pytest.approx(b)
-  with pytest.raises(ValueError):
+  with pytest.raises(UserError, match=re.escape(
+      "evaluation.video_score='median', faceless='skip': use mean_faces | mean_frame_max "
+      'and skip | half')):
     metrics.detection_metrics(v, f, y, s, 'median')
 
 

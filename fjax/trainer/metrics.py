@@ -100,7 +100,8 @@ FACELESS = ('skip', 'half')
 
 
 def check_rules(video_score: str, faceless: str) -> None:
-  """One line when `config.evaluation` names a rule that does not exist."""
+  """The one check of `config.evaluation`: one line when it names a rule that does not
+  exist (run.open_run, and every use of the rule: `rule_rows`)."""
   if video_score not in VIDEO_SCORES or faceless not in FACELESS:
     raise UserError(f'evaluation.video_score={video_score!r}, faceless={faceless!r}: '
                     f'use {" | ".join(VIDEO_SCORES)} and {" | ".join(FACELESS)}')
@@ -119,31 +120,54 @@ def frame_level(video_ids, frames, labels, scores):
   return uniq[:, 0], uniq[:, 1], flabels, best
 
 
-def detection_metrics(video_ids, frames, labels, scores, video_score: str = 'mean_faces',
-                      faceless: str = 'skip', faceless_rows=None) -> dict[str, float]:
-  """Frame and video ACC/AUC/EER/AP under one evaluation protocol. Rows are faces
+def _faceless(faceless_rows):
+  """(video ids, labels) of the faceless frames; none when `faceless_rows` is None."""
+  if faceless_rows is None:
+    return np.zeros(0, np.int64), np.zeros(0, bool)
+  return np.asarray(faceless_rows[0], np.int64), np.asarray(faceless_rows[2], bool)
+
+
+def rule_rows(video_ids, frames, labels, scores, video_score: str, faceless: str,
+              faceless_rows=None):
+  """(video ids, labels, scores) of the rows frame metrics are taken on under a rule:
+  faces ('mean_faces') or frames at their highest face score ('mean_frame_max'), and
+  with faceless 'half' each faceless frame as a row scored 0.5. Rows are faces
   (`video_ids`, `frames`, `labels`, `scores`); `faceless_rows` = (video ids, frames,
   labels) of the sampled frames in which no face was found."""
-  if video_score not in VIDEO_SCORES or faceless not in FACELESS:
-    raise ValueError(f'video_score {video_score!r} / faceless {faceless!r}: use one of '
-                     f'{VIDEO_SCORES} / {FACELESS}')
+  check_rules(video_score, faceless)
   v, f = np.asarray(video_ids, np.int64), np.asarray(frames, np.int64)
   y, s = np.asarray(labels, bool), np.asarray(scores, np.float64)
-  if video_score == 'mean_frame_max':
-    v, f, y, s = frame_level(v, f, y, s)
-  nv, nf, ny = (np.zeros(0, np.int64),) * 2 + (np.zeros(0, bool),)
-  if faceless_rows is not None:
-    nv, nf, ny = (np.asarray(a) for a in faceless_rows)
+  if video_score == 'mean_frame_max' and len(s):
+    v, _, y, s = frame_level(v, f, y, s)
   if faceless == 'half':  # each faceless frame is a frame scored 0.5
-    v, f, y = np.r_[v, nv], np.r_[f, nf], np.r_[y, ny.astype(bool)]
-    s = np.r_[s, np.full(len(nv), 0.5)]
-  out = image_metrics(y, s)
-  if faceless == 'skip':  # a video with no face at all: 0.5 at video level only
+    nv, ny = _faceless(faceless_rows)
+    v, y, s = np.r_[v, nv], np.r_[y, ny], np.r_[s, np.full(len(nv), 0.5)]
+  return v, y, s
+
+
+def video_scores(video_ids, frames, labels, scores, video_score: str = 'mean_faces',
+                 faceless: str = 'skip', faceless_rows=None, no_face: float | None = 0.5):
+  """Per video, in the order of its id, (label, score) by the evaluation rule: the mean
+  over its `rule_rows`. Under faceless 'skip' a video whose sampled frames hold no face
+  at all scores `no_face` (SBI's inference: 0.5), or is left out when `no_face` is None."""
+  v, y, s = rule_rows(video_ids, frames, labels, scores, video_score, faceless,
+                      faceless_rows)
+  if faceless == 'skip' and no_face is not None:
+    nv, ny = _faceless(faceless_rows)
     empty = ~np.isin(nv, v)
     ev, first = np.unique(nv[empty], return_index=True)
-    v, y = np.r_[v, ev], np.r_[y, ny[empty][first].astype(bool)]
-    s = np.r_[s, np.full(len(ev), 0.5)]
-  out.update(image_metrics(*video_level(v, y, s), prefix='video_'))
+    v, y = np.r_[v, ev], np.r_[y, ny[empty][first]]
+    s = np.r_[s, np.full(len(ev), no_face)]
+  return video_level(v, y, s)
+
+
+def detection_metrics(video_ids, frames, labels, scores, video_score: str = 'mean_faces',
+                      faceless: str = 'skip', faceless_rows=None) -> dict[str, float]:
+  """Frame and video ACC/AUC/EER/AP under one evaluation protocol (`rule_rows` for the
+  frames, `video_scores` for the videos)."""
+  rows = (video_ids, frames, labels, scores, video_score, faceless, faceless_rows)
+  out = image_metrics(*rule_rows(*rows)[1:])
+  out.update(image_metrics(*video_scores(*rows), prefix='video_'))
   return out
 
 
