@@ -65,8 +65,9 @@ class Protocol:
       chosen = _chosen_frames(t, self.frames)
       out.append((f'{self.frames} frames per video', np.array(
           [f in chosen[v] for v, f in zip(rows['video_key'], rows['frame'])], bool)))
-    if self.single_subject:
-      out.append(('single subject', ~isin(rows['video_key'], set(t['video_key'][t['face'] > 0]))))
+    if self.single_subject:  # videos with several faces in a stored frame left out
+      several = set(t['video_key'][t['face'] > 0])
+      out.append(('single subject', ~isin(rows['video_key'], several)))
     return out
 
   def select(self, t: dict, source: sources.Source) -> sources.Source:
@@ -95,17 +96,11 @@ def faceless_columns(t: dict) -> dict[str, np.ndarray]:
           'method': np.array([r[3] for r in rows], object)}
 
 
-def where(source: sources.Source, keep: np.ndarray, name: str) -> sources.Source:
-  """The examples of `source` whose table rows `keep` (a mask over the split's table)
-  holds; `name` describes the filter."""
-  indices = np.arange(len(keep)) if source.indices is None else source.indices
-  return source.where(name, indices[keep[indices]])
-
-
 def real_only(t: dict, source: sources.Source) -> sources.Source:
-  """The real faces of a split: what SBI and AUNet train on, every fake being made on the
-  fly from them."""
-  return where(source, t['label'] == 0, 'real_only')
+  """The real faces of a split (`source`, rows of the table `t`): what SBI and AUNet
+  train on, every fake being made on the fly from them."""
+  indices = np.arange(len(t['label'])) if source.indices is None else source.indices
+  return source.where('real_only', indices[t['label'][indices] == 0])
 
 
 def _chosen_frames(t: dict, n: int) -> dict[str, set[int]]:
@@ -133,7 +128,8 @@ def balanced(mode: str, t: dict, source: sources.Source, split: str) -> sources.
   if mode == 'none':
     return source
   indices = range(len(t['label'])) if source.indices is None else source.indices
-  rows = [(int(i), int(t['label'][i]), t['identity'][i], int(t['frame'][i])) for i in indices]
+  rows = [(int(i), int(t['label'][i]), t['identity'][i], int(t['frame'][i]))
+          for i in indices]
   picked, strangers = balance_indices(rows, mode)
   if picked is None:
     raise UserError(f'input.balance={mode}: split {split} needs real and fake examples')

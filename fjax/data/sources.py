@@ -215,8 +215,8 @@ def _read_table(config, split: str, builder) -> dict[str, np.ndarray]:
     _save_columns(path, out)
   out = {k: v.astype(object) if v.dtype.kind == 'U' else v for k, v in out.items()}
   out['label'] = out['label'].astype(np.int32)
-  out['video_key'] = np.array([video_key(m, v) for m, v in zip(out['method'], out['video_id'])],
-                              object)
+  keys = [video_key(m, v) for m, v in zip(out['method'], out['video_id'])]
+  out['video_key'] = np.array(keys, object)
   faceless = (info.metadata or {}).get('faceless_frames') or {}
   out['faceless'] = [tuple(r) for r in faceless.get(split, [])]
   return out
