@@ -115,3 +115,22 @@ def focus_maps(data_dir, tmp_path_factory):
   run_cli('fjax.main', '--config=configs/focus.py:test', f'--workdir={run}', data_dir=data_dir)
   proc = run_cli('fjax.focus_maps', f'--workdir={run}', f'--output={maps}', data_dir=data_dir)
   return run, maps, proc.stdout
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+  """With FJAX_TEST_CPU=FILE, appends each test's CPU seconds (this process and the
+  subprocesses it waited for, setup included) to FILE: a load-independent cost per test,
+  for the suite's time report in WORKSPACE.md."""
+  path = os.environ.get('FJAX_TEST_CPU')
+  if not path:
+    yield
+    return
+  import resource  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  cpu = lambda: sum(resource.getrusage(w).ru_utime + resource.getrusage(w).ru_stime
+                    for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+  start, wall = cpu(), time.time()
+  yield
+  with open(path, 'a') as f:
+    f.write(f'{cpu() - start:8.1f} {time.time() - wall:8.1f} {item.nodeid}\n')
