@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import importlib
 import types
+from typing import Any
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import pytest
 
+from configs import focus_eval, xception
 from fjax import bench, registry
 from fjax import run as run_lib
+from fjax.models import config_fields
 from fjax.util.errors import UserError
 
 PRESETS = [(name, 'test') for name in registry.available()] + [('semantic_noise',
@@ -70,3 +75,26 @@ def test_modules_and_configs_that_break_the_contract_are_one_line(monkeypatch):
   config.input.labels, config.input.augment = ('noise', 'depth'), ''
   with pytest.raises(UserError, match=r"input.labels: unknown \['depth'\]"):
     run_lib.open_run(config)
+
+
+class _Toy(nn.Module):
+  sharpness: float = 1.0
+  taps: tuple = ()
+  size: int = 0
+  dtype: Any = jnp.float32
+  remat: bool = False
+
+
+def test_models_take_their_fields_from_config_model_keys_of_the_same_name():
+  """A key added to config.model reaches the module field of its name (lists as tuples,
+  dtype through compute_dtype, derived fields as given); a missing key is one line."""
+  config = xception.get_config('test')
+  with pytest.raises(UserError, match=r'^config.model lacks sharpness, taps, needed by '
+                     r'\S*_Toy: give each a default') as e:
+    config_fields.from_config(_Toy, config, size=1)
+  assert '\n' not in str(e.value)
+  config.model.sharpness, config.model.taps, config.model.dtype = 2.5, [1, 3], 'bfloat16'
+  toy = config_fields.from_config(_Toy, config, size=config.input.image_size)
+  assert (toy.sharpness, toy.taps, toy.size, toy.dtype) == (2.5, (1, 3), 32, jnp.bfloat16)
+  config = focus_eval.get_config('test')  # a renamed field: model.fpn_width
+  assert registry.model_module('focus_eval').build(config).fpn_width == 16

@@ -18,7 +18,8 @@ import optax
 
 from fjax.models import losses
 from fjax.models.backbones.xception import Xception
-from fjax.models.layers import batch_norm, compute_dtype
+from fjax.models.config_fields import from_config
+from fjax.models.layers import batch_norm
 
 BATCH_KEYS = ('image', 'label', 'mask', 'au_maps')
 RNGS = ('tamper',)
@@ -222,11 +223,9 @@ def mixer(mask, layer, lam, other: bool = False):
 
 
 def build(config) -> nn.Module:
-  m = config.model
-  return Model(num_aus=m.num_aus, encoders=m.encoders, width=m.width, heads=m.heads,
-               au_specific=m.au_specific, au_agnostic=m.au_agnostic, mixing=m.mixing,
-               mix_with_other=not config.input.tamper.image, mix_beta=m.mix_beta,
-               remat=m.remat, dtype=compute_dtype(config))
+  # derived: without image-level tampering ("w/o IT") mixing takes another real face's
+  # statistics (config.input.tamper)
+  return from_config(Model, config, mix_with_other=not config.input.tamper.image)
 
 
 def train_inputs(batch):

@@ -17,7 +17,7 @@ import optax
 
 from fjax.models import image_ops, losses
 from fjax.models.backbones.vit import Block, ViT
-from fjax.models.layers import compute_dtype
+from fjax.models.config_fields import from_config
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ('gumbel',)
@@ -128,11 +128,8 @@ class Model(nn.Module):
 
 
 def build(config) -> nn.Module:
-  m = config.model
-  return Model(aux=m.aux, carp=m.carp, cl=m.cl, d=m.d, embed_dim=m.embed_dim,
-               depth=m.depth, num_heads=m.num_heads, img_size=config.input.image_size,
-               patch_size=m.patch_size, stem=m.stem, tau=m.tau, remat=m.remat,
-               dtype=compute_dtype(config))
+  # derived: the ViT's position grid follows the input size (config.input)
+  return from_config(Model, config, img_size=config.input.image_size)
 
 
 def _ce(logits, labels, weight):

@@ -14,7 +14,7 @@ import optax
 
 from fjax.models import losses
 from fjax.models.backbones.efficientnet import EfficientNet
-from fjax.models.layers import compute_dtype
+from fjax.models.config_fields import from_config
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ()
@@ -42,7 +42,7 @@ class FPN(nn.Module):
 
 class Model(nn.Module):
   variant: str = 'b4'
-  width: int = 128
+  fpn_width: int = 128
   dtype: Any = jnp.float32
   remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
 
@@ -50,15 +50,14 @@ class Model(nn.Module):
   def __call__(self, images, *, train: bool = False):
     feats = EfficientNet(self.variant, dtype=self.dtype, remat=self.remat,
                          name='backbone')(images, train=train)
-    p3 = FPN(self.width, self.dtype, name='fpn')(feats)
+    p3 = FPN(self.fpn_width, self.dtype, name='fpn')(feats)
     map_logits = nn.Conv(1, (1, 1), dtype=self.dtype, name='dense_head')(nn.relu(p3))[..., 0]
     logits = nn.Dense(2, dtype=self.dtype, name='classifier')(feats['features'].mean((1, 2)))
     return {'logits': logits.astype(jnp.float32), 'map_logits': map_logits.astype(jnp.float32)}
 
 
 def build(config) -> nn.Module:
-  return Model(variant=config.model.variant, width=config.model.fpn_width,
-               remat=config.model.remat, dtype=compute_dtype(config))
+  return from_config(Model, config)
 
 
 def loss_fn(outputs, batch, config):

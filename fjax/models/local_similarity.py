@@ -16,7 +16,8 @@ import jax.numpy as jnp
 
 from fjax.models import image_ops, losses
 from fjax.models.backbones.xception import Xception
-from fjax.models.layers import batch_norm, compute_dtype
+from fjax.models.config_fields import from_config
+from fjax.models.layers import batch_norm
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ()
@@ -134,9 +135,7 @@ class Model(nn.Module):
 
 
 def build(config) -> nn.Module:
-  m = config.model
-  return Model(llsm_tap=m.llsm_tap, hidden=m.hidden, claffm=m.claffm, llsm=m.llsm, flm=m.flm,
-               remat=m.remat, dtype=compute_dtype(config))
+  return from_config(Model, config)
 
 
 def loss_fn(outputs, batch, config):

@@ -18,7 +18,8 @@ import optax
 
 from fjax.models import image_ops, losses
 from fjax.models.backbones.resnet import ResNet
-from fjax.models.layers import batch_norm, compute_dtype
+from fjax.models.config_fields import from_config
+from fjax.models.layers import batch_norm
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ('dropout',)
@@ -190,11 +191,7 @@ def _resize(x, hw):
 
 
 def build(config) -> nn.Module:
-  m = config.model
-  return Model(channels=m.channels, groups=m.groups, dct=m.dct, gcn=m.gcn, fuse=m.fuse,
-               mfa=m.mfa, mscc=m.mscc, output_stride=m.output_stride, depth=m.depth,
-               deep_stem=m.deep_stem, official=m.official, remat=m.remat,
-               dtype=compute_dtype(config))
+  return from_config(Model, config)
 
 
 def _ce(logits, labels, weight):

@@ -20,7 +20,8 @@ import optax
 
 from fjax.models import losses
 from fjax.models.backbones.xception import Block, Xception
-from fjax.models.layers import batch_norm, compute_dtype
+from fjax.models.config_fields import from_config
+from fjax.models.layers import batch_norm
 
 BATCH_KEYS = ('image', 'label', 'mask', 'noise')
 RNGS = ()
@@ -164,10 +165,7 @@ class Model(nn.Module):
 
 
 def build(config) -> nn.Module:
-  m = config.model
-  return Model(num_classes=m.num_classes, semantic=m.semantic, noise=m.noise,
-               taps=tuple(m.taps), official=m.official, remat=m.remat,
-               dtype=compute_dtype(config))
+  return from_config(Model, config)
 
 
 def loss_fn(outputs, batch, config):

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from fjax.models import losses
 from fjax.models.backbones.xception import Xception
-from fjax.models.layers import compute_dtype
+from fjax.models.config_fields import from_config
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ()
@@ -37,7 +37,7 @@ class Model(nn.Module):
 
 
 def build(config) -> nn.Module:
-  return Model(remat=config.model.remat, dtype=compute_dtype(config))
+  return from_config(Model, config)
 
 
 def loss_fn(outputs, batch, config):
