@@ -1,6 +1,7 @@
 """One decoded example -> the model's inputs: self-blending, tampering (AUNet's pairs),
 augmentation, corruption (robustness), resizing, the per-pixel label maps made from the
-final image and landmarks, normalisation and the ids that travel with a batch."""
+final image and landmarks, normalisation and the example's table row, packed as the batch
+schema (`schema`) declares."""
 from __future__ import annotations
 
 import dataclasses
