@@ -13,12 +13,33 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_CONFIG = 'configs/xception.py:test'
 
 
+def shared(tmp_path_factory, name: str, make) -> str:
+  """A folder that `make(path)` fills once per pytest run, for every xdist worker: the
+  first worker to ask makes it under a file lock, the others wait and reuse it (each
+  worker's session fixtures would otherwise train and build the same runs again).
+  Treat it as read-only."""
+  import fcntl  # pylint: disable=g-import-not-at-top
+  base = tmp_path_factory.getbasetemp()
+  root = base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base
+  path, done = root / f'shared-{name}', root / f'shared-{name}.done'
+  with open(root / f'shared-{name}.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not done.exists():
+      if path.exists():  # a worker that failed half-way
+        import shutil  # pylint: disable=g-import-not-at-top
+        shutil.rmtree(path)
+      path.mkdir()
+      make(str(path))
+      done.touch()
+  return str(path)
+
+
 @pytest.fixture(scope='session', autouse=True)
 def compilation_cache(tmp_path_factory):
-  """One persistent XLA compilation cache for the session: the many runs of the same test
-  configs (fresh processes each, and the tests' own jitted functions) compile once (same
-  program, same executable)."""
-  path = str(tmp_path_factory.mktemp('jax_cache'))
+  """One persistent XLA compilation cache for the run, shared by the xdist workers: the
+  many runs of the same test configs (fresh processes each, and the tests' own jitted
+  functions) compile once (same program, same executable)."""
+  path = shared(tmp_path_factory, 'jax_cache', lambda path: None)
   os.environ['JAX_COMPILATION_CACHE_DIR'] = path  # read by every CLI subprocess's jax
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
   # This process imported jax while collecting the tests, before the variables were set.
@@ -32,11 +53,28 @@ def compilation_cache(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def data_dir(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp('tfds'))
+  """The tiny demo set, built once per run."""
   from data_builders import build  # pylint: disable=g-import-not-at-top
-  build.build('demo_forgeries', 'tiny', path)
+  path = shared(tmp_path_factory, 'tfds', lambda path: build.build('demo_forgeries', 'tiny', path))
   os.environ['TFDS_DATA_DIR'] = path
   return path
+
+
+@pytest.fixture(scope='session')
+def ffpp(tmp_path_factory):
+  """The FaceForensics++ fixture tree (tests/ffpp_fixture.py) and faceforensics/tiny built
+  from it in one process: (manual_dir, data_dir, the build's stdout)."""
+  from tests import ffpp_fixture  # pylint: disable=g-import-not-at-top
+  def make(path):
+    manual, data = os.path.join(path, 'manual'), os.path.join(path, 'tfds')
+    ffpp_fixture.make_tree(manual)
+    proc = run_cli('data_builders.build', 'faceforensics', '--config=tiny',
+                   f'--manual_dir={manual}', f'--data_dir={data}')
+    with open(os.path.join(path, 'stdout.txt'), 'w') as f:
+      f.write(proc.stdout)
+  path = shared(tmp_path_factory, 'ffpp', make)
+  with open(os.path.join(path, 'stdout.txt')) as f:
+    return os.path.join(path, 'manual'), os.path.join(path, 'tfds'), f.read()
 
 
 def run_cli(module: str, *args: str, env: dict | None = None, data_dir: str | None = None,
@@ -67,9 +105,8 @@ def error_line(proc: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope='session')
 def trained_workdir(data_dir, tmp_path_factory):
   """A workdir trained for the test preset's 4 steps (shared, treat as read-only)."""
-  workdir = str(tmp_path_factory.mktemp('trained'))
-  run_cli('fjax.main', f'--config={TEST_CONFIG}', f'--workdir={workdir}', data_dir=data_dir)
-  return workdir
+  return shared(tmp_path_factory, 'trained', lambda workdir: run_cli(
+      'fjax.main', f'--config={TEST_CONFIG}', f'--workdir={workdir}', data_dir=data_dir))
 
 
 def run_steps(config, data_dir: str, steps: int):
@@ -97,24 +134,54 @@ def run_steps(config, data_dir: str, steps: int):
   return model_lib, model, mesh, st, batch, values
 
 
+# The two-process runs' options (tests/test_distributed.py, tests/test_launch.py's SLURM
+# runs): a checkpoint at every step, so that a fault can land between any two.
+TWO_PROCESS_ARGS = (f'--config={TEST_CONFIG}', '--config.total_steps=6',
+                    '--config.checkpoint_every=1', '--config.eval_every=100',
+                    '--config.keep_checkpoints=10')
+
+
+@pytest.fixture(scope='session')
+def two_process_run(data_dir, tmp_path_factory):
+  """A run of TWO_PROCESS_ARGS in two processes over loopback, started by
+  launch/local_multiprocess.sh (shared, treat as read-only): the straight reference of the
+  SLURM preemption test too."""
+  def make(root):
+    workdir = os.path.join(root, 'run')
+    env = dict(os.environ, TFDS_DATA_DIR=data_dir, JAX_PLATFORMS='cpu', PYTHON=sys.executable,
+               LOG_DIR=root)
+    proc = subprocess.run(['bash', 'launch/local_multiprocess.sh', '2', '-m', 'fjax.main',
+                           *TWO_PROCESS_ARGS, f'--workdir={workdir}'],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    logs = ''.join(open(os.path.join(root, f)).read() for f in os.listdir(root)
+                   if f.endswith('.log'))
+    assert proc.returncode == 0, proc.stderr[-3000:] + logs[-3000:]
+  return os.path.join(shared(tmp_path_factory, 'two_process', make), 'run')
+
+
 @pytest.fixture(scope='session')
 def semantic_stage1(data_dir, tmp_path_factory):
   """A Detect-and-Locate stage-1 workdir (4 steps, Adam's L2 weight decay 0.5) for the
   tests of stage 1 and of stage 2 starting from it (shared, treat as read-only)."""
-  workdir = str(tmp_path_factory.mktemp('semantic_stage1'))
-  run_cli('fjax.main', '--config=configs/semantic_noise.py:test,stage1', f'--workdir={workdir}',
-          '--config.total_steps=4', '--config.optimizer.weight_decay=0.5', data_dir=data_dir)
-  return workdir
+  return shared(tmp_path_factory, 'semantic_stage1', lambda workdir: run_cli(
+      'fjax.main', '--config=configs/semantic_noise.py:test,stage1', f'--workdir={workdir}',
+      '--config.total_steps=4', '--config.optimizer.weight_decay=0.5', data_dir=data_dir))
 
 
 @pytest.fixture(scope='session')
 def focus_maps(data_dir, tmp_path_factory):
   """(FoCus workdir trained for the test preset, the a_fus maps it exported)."""
-  root = tmp_path_factory.mktemp('focus')
-  run, maps = str(root / 'run'), str(root / 'maps')
-  run_cli('fjax.main', '--config=configs/focus.py:test', f'--workdir={run}', data_dir=data_dir)
-  proc = run_cli('fjax.focus_maps', f'--workdir={run}', f'--output={maps}', data_dir=data_dir)
-  return run, maps, proc.stdout
+  def make(root):
+    run, maps = os.path.join(root, 'run'), os.path.join(root, 'maps')
+    run_cli('fjax.main', '--config=configs/focus.py:test', f'--workdir={run}',
+            data_dir=data_dir)
+    proc = run_cli('fjax.focus_maps', f'--workdir={run}', f'--output={maps}',
+                   data_dir=data_dir)
+    with open(os.path.join(root, 'stdout.txt'), 'w') as f:
+      f.write(proc.stdout)
+  root = shared(tmp_path_factory, 'focus', make)
+  with open(os.path.join(root, 'stdout.txt')) as f:
+    return os.path.join(root, 'run'), os.path.join(root, 'maps'), f.read()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -22,22 +22,25 @@ FFPP_SPLITS = ('train', 'validation', 'test')
 
 
 @pytest.fixture(scope='module')
-def ffpp_manual(tmp_path_factory):
-  return ffpp_fixture.make_tree(str(tmp_path_factory.mktemp('ffpp_manual')))
+def ffpp_manual(ffpp):
+  return ffpp[0]
 
 
 @pytest.fixture(scope='module')
-def ffpp_one(ffpp_manual, tmp_path_factory):
-  """The FF++ fixture built in one process: (data_dir, report counts)."""
-  data_dir = str(tmp_path_factory.mktemp('ffpp_one'))
-  return data_dir, _build('faceforensics', ffpp_manual, data_dir)
+def ffpp_one(ffpp):
+  """The FF++ fixture built in one process (conftest): (data_dir, report counts)."""
+  return ffpp[1], _counts('faceforensics', ffpp[2])
 
 
 def _build(name, manual, data_dir, *flags):
   proc = run_cli('data_builders.build', name, '--config=tiny', f'--manual_dir={manual}',
                  f'--data_dir={data_dir}', *flags)
+  return _counts(name, proc.stdout)
+
+
+def _counts(name, stdout):
   counts = {}
-  for line in proc.stdout.splitlines():
+  for line in stdout.splitlines():
     m = re.fullmatch(r'(.+): (\d+)', line)
     if m and not line.startswith(f'{name}/'):
       counts[m.group(1)] = int(m.group(2))

@@ -16,15 +16,6 @@ from tests import ffpp_fixture
 from tests.conftest import run_cli
 
 
-@pytest.fixture(scope='module')
-def ffpp(tmp_path_factory):
-  manual = ffpp_fixture.make_tree(str(tmp_path_factory.mktemp('ffpp_manual')))
-  data_dir = str(tmp_path_factory.mktemp('ffpp_tfds'))
-  proc = run_cli('data_builders.build', 'faceforensics', '--config=tiny',
-                 f'--manual_dir={manual}', f'--data_dir={data_dir}')
-  return manual, data_dir, proc.stdout
-
-
 def _examples(data_dir, split):
   import data_builders.faceforensics  # pylint: disable=g-import-not-at-top,unused-import
   src = tfds.data_source('faceforensics/tiny', split=split, data_dir=data_dir)

@@ -10,9 +10,7 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from conftest import ROOT, TEST_CONFIG, read_metrics
+from conftest import ROOT, TEST_CONFIG, TWO_PROCESS_ARGS, read_metrics
 from test_faults import assert_identical, final_state
 
 # Stands in for SLURM's srun on one machine: SLURM_NTASKS copies of the command, each with
@@ -36,8 +34,6 @@ exit $status
 FAKE_SCONTROL = """#!/usr/bin/env bash
 echo "$@" >> "$LOG_DIR/scontrol.log"
 """
-SLURM_ARGS = (f'--config={TEST_CONFIG}', '--config.total_steps=6', '--config.checkpoint_every=1',
-              '--config.eval_every=100', '--config.keep_checkpoints=10')
 
 
 def _free_port() -> int:
@@ -60,7 +56,7 @@ def _slurm(tmp_path, data_dir, workdir):
   env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', SLURM_JOB_ID='4242',
              SLURM_NTASKS='2', SLURM_SUBMIT_DIR=ROOT, JAX_COORDINATOR_PORT=str(_free_port()),
              LOG_DIR=str(tmp_path), TFDS_DATA_DIR=data_dir, JAX_PLATFORMS='cpu')
-  return subprocess.Popen(['bash', 'launch/slurm_gpu.sbatch', *SLURM_ARGS,
+  return subprocess.Popen(['bash', 'launch/slurm_gpu.sbatch', *TWO_PROCESS_ARGS,
                            f'--workdir={workdir}'], cwd=ROOT, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -71,28 +67,12 @@ def _finish(proc, tmp_path):
   return proc.returncode, err + logs
 
 
-@pytest.fixture(scope='module')
-def slurm_straight(data_dir, tmp_path_factory):
-  tmp_path = tmp_path_factory.mktemp('slurm_straight')
-  workdir = str(tmp_path / 'run')
-  code, logs = _finish(_slurm(tmp_path, data_dir, workdir), tmp_path)
-  assert code == 0, logs[-3000:]
-  return workdir
-
-
-def test_slurm_script_runs_two_tasks(slurm_straight):
-  assert [r['step'] for r in read_metrics(slurm_straight) if r['split'] == 'train'] == \
-      list(range(1, 7))
-  # Both tasks joined one run: each saved its own data-iterator state in the checkpoint.
-  data_files = os.listdir(os.path.join(slurm_straight, 'checkpoints', '6', 'data'))
-  assert [sum(f'process_{i}' in f for f in data_files) for i in range(3)] == [1, 1, 0]
-
-
-def test_slurm_sigterm_to_one_task_checkpoints_requeues_and_resumes(data_dir, slurm_straight,
+def test_slurm_sigterm_to_one_task_checkpoints_requeues_and_resumes(data_dir, two_process_run,
                                                                     tmp_path):
-  """Preemption reaches task 0 only: both tasks stop at the same step after writing its
-  checkpoint, the script requeues the job, and the requeued job ends where a run without
-  the signal ends."""
+  """The script starts two tasks that join one run; preemption reaches task 0 only: both
+  tasks stop at the same step after writing its checkpoint, the script requeues the job,
+  and the requeued job ends where the same run without the signal ends (conftest's
+  two-process run, started by launch/local_multiprocess.sh)."""
   workdir = str(tmp_path / 'run')
   proc = _slurm(tmp_path, data_dir, workdir)
   deadline = time.time() + 300
@@ -107,7 +87,12 @@ def test_slurm_sigterm_to_one_task_checkpoints_requeues_and_resumes(data_dir, sl
   assert (tmp_path / 'scontrol.log').read_text().split() == ['requeue', '4242']
   code, logs = _finish(_slurm(tmp_path, data_dir, workdir), tmp_path)  # the requeued job
   assert code == 0, logs[-3000:]
-  assert_identical(final_state(slurm_straight, 6), final_state(workdir, 6))
+  assert [r['step'] for r in read_metrics(workdir) if r['split'] == 'train'] == \
+      list(range(1, 7))
+  # Both tasks joined one run: each saved its own data-iterator state in the checkpoint.
+  data_files = os.listdir(os.path.join(workdir, 'checkpoints', '6', 'data'))
+  assert [sum(f'process_{i}' in f for f in data_files) for i in range(3)] == [1, 1, 0]
+  assert_identical(final_state(two_process_run, 6), final_state(workdir, 6))
 
 
 def test_slurm_script_needs_flags():

@@ -13,22 +13,28 @@ import pytest
 
 from tests.conftest import error_line, run_cli
 
-# (config, relative loss tolerance, relative update tolerance), measured on the test
-# presets (32-64 px, batches of 4-8, one SGD step at lr 1 so that the update is the
-# gradient). The loss agrees to < 1% (measured 0.1-0.6%, see each row). The gradients
-# of the BatchNorm nets differ much more (measured |g_bf16 - g_f32| / |g_f32| 0.3-0.6 at
-# these sizes: BatchNorm over 8 examples of 1x1-4x4 maps amplifies bf16's rounding of its
-# inputs); the bound checks that the step is the same step (cosine > 0.8), not that it
-# is float32's.
-CASES = {
-    'xception': (2e-2, 0.8),
-    'focus': (2e-2, 0.8),
-    'focus_eval': (2e-2, 0.8),
-    'msccnet': (2e-2, 0.8),
-    'local_similarity': (2e-2, 0.8),
-    'semantic_noise': (2e-2, 0.8),
-    'aunet': (2e-2, 0.8),
-}
+# One SGD step at lr 1 without momentum or decay (so the update is minus the gradient) of
+# every test preset in bfloat16 and in float32 from the same state and batch.
+#
+# The loss: bf16 keeps 8 significant bits, so each rounding is off by at most 2^-9 = 0.2 %
+# relative; the forward pass's reductions accumulate in float32 (layers.py), so the loss
+# carries a few such roundings, not one per summand (statistics, reductions and losses
+# stay float32: layers.py): measured 0.1-0.6 % here. LOSS_TOL = 2 %
+# is ~10 roundings' worth.
+#
+# The update cannot be bounded that way: BatchNorm over 4-8 examples of 1x1-4x4 maps divides
+# by batch statistics that bf16's rounding of its inputs moves, and the backward pass
+# amplifies that, layer by layer, so |g_bf16 - g_f32| / |g_f32| depends on how the CPU
+# multiplies bf16 (measured 0.3-0.6 where XLA widens bf16 to float32; 0.86 for focus_eval on
+# CPUs with native bf16 dot products, AVX512-BF16; the float32 gradient at bf16-rounded
+# parameters and inputs alone is 0.35 away from float32's). What must hold is that it is
+# the same step: REL_UPDATE_TOL = 1, because |g16 - g32| < |g32| <=> 2<g16, g32> > |g16|^2,
+# i.e. the bf16 update descends the float32 loss (L(p - e g16) ~ L - e<g32, g16> < L) by at
+# least half its own squared length. A broken cast or a layer computed wrongly does not.
+LOSS_TOL = 2e-2
+REL_UPDATE_TOL = 1.0
+CASES = ('aunet', 'focus', 'focus_eval', 'local_similarity', 'msccnet', 'semantic_noise',
+         'xception')
 
 
 def _config(name: str, dtype: str):
@@ -65,11 +71,10 @@ def _compute_ops(hlo: str) -> dict[str, int]:
   return counts
 
 
-@pytest.mark.parametrize('name', sorted(CASES))
+@pytest.mark.parametrize('name', CASES)
 def test_one_bf16_step_matches_float32(name, data_dir):
   from fjax import run as run_lib  # pylint: disable=g-import-not-at-top
   from fjax.trainer import sharding, train  # pylint: disable=g-import-not-at-top
-  loss_tol, update_tol = CASES[name]
   c32, c16 = _config(name, 'float32'), _config(name, 'bfloat16')
   for c in (c32, c16):
     c.dataset.data_dir = data_dir
@@ -102,14 +107,15 @@ def test_one_bf16_step_matches_float32(name, data_dir):
   assert 'bf16' not in ops32, ops32
   assert ops16.get('bf16', 0) > ops16.get('f32', 0), ops16
 
-  # One step: the same loss to loss_tol, the same update to update_tol.
+  # One step: the same loss to LOSS_TOL, a descent step of the float32 loss (see above).
   assert np.isfinite(v16['loss'])
   rel_loss = abs(float(v16['loss']) - float(v32['loss'])) / abs(float(v32['loss']))
-  assert rel_loss < loss_tol, (float(v32['loss']), float(v16['loss']))
+  assert rel_loss < LOSS_TOL, (float(v32['loss']), float(v16['loss']))
   diff = jax.tree.map(lambda a, b: np.sum((np.asarray(a, np.float64) - b) ** 2),
                       s16['params'], s32['params'])
   rel_update = np.sqrt(sum(jax.tree.leaves(diff))) / float(v32['grad_norm'])
-  assert rel_update < update_tol, rel_update
+  print(f'{name}: relative loss {rel_loss:.4f}, relative update {rel_update:.3f}')
+  assert rel_update < REL_UPDATE_TOL, rel_update
 
   # What the metrics read is float32: every output, the score and the map.
   images = batch['image'][:, 0] if batch['image'].ndim == 5 else batch['image']

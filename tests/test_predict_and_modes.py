@@ -31,10 +31,12 @@ def test_training_writes_all_outputs(trained_workdir):
 
 
 def test_eval_mode_reproduces_test_metrics(data_dir, trained_workdir, tmp_path):
-  proc = run_cli('fjax.main', f'--config={TEST_CONFIG}', f'--workdir={trained_workdir}',
+  workdir = str(tmp_path / 'run')  # eval writes into the workdir: a copy of the shared run
+  shutil.copytree(trained_workdir, workdir)
+  proc = run_cli('fjax.main', f'--config={TEST_CONFIG}', f'--workdir={workdir}',
                  '--mode=eval', data_dir=data_dir)
   result = json.loads(proc.stdout.strip().splitlines()[-1])
-  test = [r for r in read_metrics(trained_workdir) if r['split'] == 'test'][0]
+  test = [r for r in read_metrics(workdir) if r['split'] == 'test'][0]
   for key in ('auc', 'ap', 'miou'):
     assert result[key] == test[key]
 

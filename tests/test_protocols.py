@@ -84,18 +84,12 @@ def test_mean_faces_and_half_score_for_faceless_frames():
 
 
 @pytest.fixture(scope='module')
-def ffpp_config(tmp_path_factory):
+def ffpp_config(ffpp):
   """The xception test config reading the FF++ fixture (faceforensics/tiny: Deepfakes,
   Face2Face, FaceShifter; 3 frames per video)."""
   from configs import xception  # pylint: disable=g-import-not-at-top
-  from tests import ffpp_fixture  # pylint: disable=g-import-not-at-top
-  from tests.conftest import run_cli  # pylint: disable=g-import-not-at-top
-  manual = ffpp_fixture.make_tree(str(tmp_path_factory.mktemp('ffpp_manual')))
-  data_dir = str(tmp_path_factory.mktemp('ffpp_tfds'))
-  run_cli('data_builders.build', 'faceforensics', '--config=tiny', f'--manual_dir={manual}',
-          f'--data_dir={data_dir}')
   config = xception.get_config('test')
-  config.dataset.update(name='faceforensics/tiny', data_dir=data_dir)
+  config.dataset.update(name='faceforensics/tiny', data_dir=ffpp[1])
   return config
 
 
