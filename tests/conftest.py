@@ -169,19 +169,98 @@ def semantic_stage1(data_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def focus_maps(data_dir, tmp_path_factory):
-  """(FoCus workdir trained for the test preset, the a_fus maps it exported)."""
+def focus_maps(data_dir, straight_run, tmp_path_factory):
+  """(FoCus workdir trained for the test preset: the fault matrix's straight run, the a_fus
+  maps it exported, what the export printed)."""
+  run = straight_run('focus_gumbel')
   def make(root):
-    run, maps = os.path.join(root, 'run'), os.path.join(root, 'maps')
-    run_cli('fjax.main', '--config=configs/focus.py:test', f'--workdir={run}',
-            data_dir=data_dir)
-    proc = run_cli('fjax.focus_maps', f'--workdir={run}', f'--output={maps}',
+    proc = run_cli('fjax.focus_maps', f'--workdir={run}', f'--output={root}/maps',
                    data_dir=data_dir)
     with open(os.path.join(root, 'stdout.txt'), 'w') as f:
       f.write(proc.stdout)
   root = shared(tmp_path_factory, 'focus', make)
   with open(os.path.join(root, 'stdout.txt')) as f:
-    return os.path.join(root, 'run'), os.path.join(root, 'maps'), f.read()
+    return run, os.path.join(root, 'maps'), f.read()
+
+
+# The fault matrix (tests/test_faults.py): model config -> the data options it is run
+# with (each a code path of its own). STAGE1 and MAPS name the session's runs they need.
+FAULT_TOTAL = 8
+FAULT_CELLS = {
+    'xception_real_only_sbi_workers': ('configs/xception.py:test', (
+        '--config.dataset.train_real_only=True', '--config.input.self_blend_prob=0.5',
+        '--config.input.photometric=True', '--config.input.workers=2')),
+    'msccnet_holdout_pairs_released_aug': ('configs/msccnet.py:test', (
+        '--config.dataset.holdout=face_swap', '--config.input.balance=pair',
+        '--config.input.augment=msccnet')),
+    'aunet_tamper_pairs_real_only': ('configs/aunet.py:test', ()),
+    'focus_gumbel': ('configs/focus.py:test', ()),
+    'local_similarity': ('configs/local_similarity.py:test', ()),
+    'focus_eval_on_focus_maps': ('configs/focus_eval.py:test', ('MAPS',)),
+    'semantic_noise_stage2_five_way': ('configs/semantic_noise.py:test,five_way,stage2=STAGE1',
+                                       ()),
+}
+# The straight run checkpoints only at its end: checkpointing must not change what is
+# trained.
+STRAIGHT_ARGS = (f'--config.total_steps={FAULT_TOTAL}',
+                 f'--config.checkpoint_every={FAULT_TOTAL}', '--config.eval_every=100',
+                 '--config.log_every=1')
+
+
+def fault_command(request, cell: str, workdir: str, args) -> list[str]:
+  """The `fjax.main` command line of a fault-matrix cell."""
+  config, options = FAULT_CELLS[cell]
+  if 'STAGE1' in config:  # the fixtures only the cells that use them build
+    config = config.replace('STAGE1', request.getfixturevalue('semantic_stage1'))
+  if 'MAPS' in options:
+    maps = request.getfixturevalue('focus_maps')[1]
+    options = [f'--config.dataset.mask_source=focus --config.dataset.focus_maps={maps}'
+               if o == 'MAPS' else o for o in options]
+  options = ' '.join(options).split()
+  return [sys.executable, '-m', 'fjax.main', f'--config={config}', f'--workdir={workdir}',
+          *args, *options]
+
+
+@pytest.fixture(scope='session')
+def straight_run(request, data_dir, tmp_path_factory):
+  """cell -> the workdir of that fault-matrix cell's straight run (STRAIGHT_ARGS), made
+  once per pytest run: the matrix's reference, and the trained run of tests that need
+  one of that model (shared, treat as read-only)."""
+  def get(cell: str) -> str:
+    def make(root):
+      env = dict(os.environ, TFDS_DATA_DIR=data_dir, JAX_PLATFORMS='cpu')
+      proc = subprocess.run(fault_command(request, cell, os.path.join(root, 'run'),
+                                          STRAIGHT_ARGS),
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+      assert proc.returncode == 0, proc.stderr[-3000:]
+    return os.path.join(shared(tmp_path_factory, f'straight-{cell}', make), 'run')
+  return get
+
+
+# The suite's longest tests (CPU seconds of a clean-clone run: 40-170 each), longest first.
+LONG_TESTS = (
+    'test_launch.py::test_slurm', 'test_faults.py::test_sigterm_then_kill_then_resume',
+    'test_distributed.py::test_eight', 'test_mixed_precision.py::test_one_bf16',
+    'test_aunet.py::test_steps', 'test_launch.py::test_colab', 'test_faults.py::test_two_first',
+    'test_focus_eval.py::test_runs', 'test_local_similarity.py::test_steps',
+    'test_released_weights.py::test_import', 'test_checkpoint.py::',
+    'test_semantic_noise.py::test_stage1', 'test_faults.py::test_busy',
+)
+
+
+def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
+  """Under pytest-xdist's worksteal, worker 0 starts on the first half of the collection
+  and worker 1 on the second, and an idle worker steals from the end of the other's
+  list: the long tests go to the front of both halves, alternately, so that neither
+  worker ends the run alone on one."""
+  if not os.environ.get('PYTEST_XDIST_WORKER'):
+    return
+  rank = lambda item: next((i for i, p in enumerate(LONG_TESTS) if p in item.nodeid), None)
+  long = sorted((i for i in items if rank(i) is not None), key=rank)
+  short = [i for i in items if rank(i) is None]
+  first = long[0::2]
+  cut = max(0, len(items) // 2 - len(first))
+  items[:] = first + short[:cut] + long[1::2] + short[cut:]
 
 
 @pytest.hookimpl(hookwrapper=True)

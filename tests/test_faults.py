@@ -1,8 +1,8 @@
 """The fault matrix: every model, with the data options that apply to it, killed with
 SIGKILL at a random step (one cell stopped by SIGTERM first), then its newest checkpoint
-truncated, then run to the end by the same command, ends bit-identical to a straight run. Also: a
-truncated data shard, a data mismatch, extending a finished run, a busy workdir and two
-first runs building the same data set at once."""
+truncated, then run to the end by the same command, ends bit-identical to a straight run.
+Also: a truncated data shard, a data mismatch, extending a finished run, a busy workdir
+and two first runs building the same data set at once."""
 from __future__ import annotations
 
 import glob
@@ -20,35 +20,18 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import ROOT, TEST_CONFIG, error_line, read_metrics, run_cli
+from conftest import (FAULT_CELLS, FAULT_TOTAL, ROOT, TEST_CONFIG, error_line, fault_command,
+                      read_metrics, run_cli)
 
-TOTAL = 8
-# The faulted runs checkpoint every step (so that each fault lands between checkpoints);
-# the straight run only at its end: checkpointing must not change what is trained.
+TOTAL = FAULT_TOTAL
+# The faulted runs checkpoint every step, so that each fault lands between checkpoints.
 ARGS = (f'--config.total_steps={TOTAL}', '--config.checkpoint_every=1',
         '--config.eval_every=100', '--config.keep_checkpoints=20', '--config.log_every=1')
-STRAIGHT_ARGS = (f'--config.total_steps={TOTAL}', f'--config.checkpoint_every={TOTAL}',
-                 '--config.eval_every=100', '--config.log_every=1')
-
-# model config -> the data options it is run with (each a code path of its own). SIGTERM's
-# checkpoint is written and restored by the code every model shares (and the SLURM test
-# sends it to a two-process run), so one cell, the one with grain worker processes, takes
-# it; every cell is killed and resumed, which is where a model's own state could be lost.
+# SIGTERM's checkpoint is written and restored by the code every model shares (and the
+# SLURM test sends it to a two-process run), so one cell, the one with grain worker
+# processes, takes it; every cell is killed and resumed, which is where a model's own
+# state could be lost.
 SIGTERM_CELL = 'xception_real_only_sbi_workers'
-CELLS = {
-    'xception_real_only_sbi_workers': ('configs/xception.py:test', (
-        '--config.dataset.train_real_only=True', '--config.input.self_blend_prob=0.5',
-        '--config.input.photometric=True', '--config.input.workers=2')),
-    'msccnet_holdout_pairs_released_aug': ('configs/msccnet.py:test', (
-        '--config.dataset.holdout=face_swap', '--config.input.balance=pair',
-        '--config.input.augment=msccnet')),
-    'aunet_tamper_pairs_real_only': ('configs/aunet.py:test', ()),
-    'focus_gumbel': ('configs/focus.py:test', ()),
-    'local_similarity': ('configs/local_similarity.py:test', ()),
-    'focus_eval_on_focus_maps': ('configs/focus_eval.py:test', ('MAPS',)),
-    'semantic_noise_stage2_five_way': ('configs/semantic_noise.py:test,five_way,stage2=STAGE1',
-                                       ()),
-}
 
 
 def _env(data_dir):
@@ -110,42 +93,28 @@ def assert_identical(a, b):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-@pytest.mark.parametrize('cell', sorted(CELLS))
+@pytest.mark.parametrize('cell', sorted(FAULT_CELLS))
 def test_sigterm_then_kill_then_resume_is_bit_identical(cell, data_dir, request, tmp_path):
-  config, options = CELLS[cell]
-  if 'STAGE1' in config:  # the fixtures only the cells that use them build
-    config = config.replace('STAGE1', request.getfixturevalue('semantic_stage1'))
-  if 'MAPS' in options:
-    maps = request.getfixturevalue('focus_maps')[1]
-    options = [f'--config.dataset.mask_source=focus --config.dataset.focus_maps={maps}'
-               if o == 'MAPS' else o for o in options]
-  options = ' '.join(options).split()
   rng = random.Random(cell)
   env = _env(data_dir)
-  straight, faulted = str(tmp_path / 'straight'), str(tmp_path / 'faulted')
-  command = lambda w, args=ARGS: [sys.executable, '-m', 'fjax.main', f'--config={config}',
-                                  f'--workdir={w}', *args, *options]
+  # The straight run (conftest: made once, it also serves other tests) compiles the cell's
+  # programs into the session's cache; the faulted runs find them there.
+  straight = request.getfixturevalue('straight_run')(cell)
+  faulted = str(tmp_path / 'faulted')
+  command = lambda: fault_command(request, cell, faulted, ARGS)
 
-  def start(workdir, args=ARGS, **kwargs):
-    p = subprocess.Popen(command(workdir, args), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                         **kwargs)
+  def start(**kwargs):
+    p = subprocess.Popen(command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, **kwargs)
     request.addfinalizer(lambda: p.poll() is None and (p.kill(), p.wait()))  # if one failed
     return p
-
-  def start_straight():
-    # Once the faulted run has compiled its train step: the straight run then finds it in
-    # the compilation cache, and runs beside the faulted ones.
-    with open(tmp_path / 'straight.log', 'w') as log:  # a file: a pipe could fill, block it
-      return start(straight, STRAIGHT_ARGS, stderr=log)
 
   stopped_at = 0
   if cell == SIGTERM_CELL:
     # 1. SIGTERM right after the log line of a random early step (read as it is written: a
     # checkpoint directory appears only once its asynchronous write is final, which under
     # load can be several steps later): the run checkpoints and says so.
-    proc = start(faulted, stderr=subprocess.PIPE, text=True)
+    proc = start(stderr=subprocess.PIPE, text=True)
     reader, stderr = _signal_after_step(proc, rng.randint(1, 2))
-    reference = start_straight()
     proc.wait(timeout=300)
     reader.join(timeout=60)
     stderr = ''.join(stderr)
@@ -157,10 +126,7 @@ def test_sigterm_then_kill_then_resume_is_bit_identical(cell, data_dir, request,
 
   # 2. The same command, killed with SIGKILL after a random further checkpoint (the second
   # at least: step 3 resumes from the one before the newest).
-  proc = start(faulted, stderr=subprocess.DEVNULL)
-  if not stopped_at:
-    _wait_for_step(faulted, 1, proc)
-    reference = start_straight()
+  proc = start(stderr=subprocess.DEVNULL)
   _wait_for_step(faulted, rng.randint(max(stopped_at + 1, 2), TOTAL - 2), proc)
   time.sleep(rng.uniform(0, 0.2))
   proc.kill()
@@ -171,14 +137,13 @@ def test_sigterm_then_kill_then_resume_is_bit_identical(cell, data_dir, request,
   # sets it aside with one warning and runs to the end from the one before.
   newest = _steps(faulted)[-1]
   _truncate_arrays(os.path.join(faulted, 'checkpoints', str(newest)))
-  proc = subprocess.run(command(faulted), cwd=ROOT, env=env, capture_output=True, text=True,
+  proc = subprocess.run(command(), cwd=ROOT, env=env, capture_output=True, text=True,
                         timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   warning = [l for l in proc.stderr.splitlines() if l.startswith('warning: checkpoint')]
   assert len(warning) == 1 and 'corrupt or incomplete' in warning[0], proc.stderr[-2000:]
   assert f'resuming from checkpoint {_steps_before(faulted, newest)}' in warning[0], warning
   assert os.path.isdir(os.path.join(faulted, 'checkpoints', f'{newest}.corrupt'))  # kept
-  assert reference.wait(timeout=600) == 0, (tmp_path / 'straight.log').read_text()[-3000:]
   assert_identical(final_state(straight), final_state(faulted))
   assert [r['step'] for r in read_metrics(faulted) if r['split'] == 'test'] == [TOTAL]
 

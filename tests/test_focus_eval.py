@@ -17,13 +17,11 @@ def test_b4_fpn_gives_a_40x40_map_at_320():
   assert out['map_logits'].shape == (2, 40, 40) and out['logits'].shape == (2, 2)
 
 
-def test_runs_per_map_source_and_the_comparison_table(data_dir, tmp_path):
-  dirs = []
-  for source in ('ssim', 'none'):
-    workdir = str(tmp_path / source)
-    run_cli('fjax.main', f'--config=configs/focus_eval.py:test,maps={source}',
-            f'--workdir={workdir}', data_dir=data_dir)
-    dirs.append(workdir)
+def test_runs_per_map_source_and_the_comparison_table(data_dir, straight_run, tmp_path):
+  # Table I's rows: trained on FoCus's maps (the fault matrix's run, conftest) and on none.
+  dirs = [straight_run('focus_eval_on_focus_maps'), str(tmp_path / 'none')]
+  run_cli('fjax.main', '--config=configs/focus_eval.py:test,maps=none', f'--workdir={dirs[1]}',
+          data_dir=data_dir)
   table = run_cli('fjax.compare_maps', *dirs).stdout.splitlines()
   assert table[0].split() == ['map', 'source', 'AUC', 'ACC', 'EER']
-  assert [line.split()[0] for line in table[1:]] == ['ssim', 'none']
+  assert [line.split()[0] for line in table[1:]] == ['focus', 'none']

@@ -259,11 +259,10 @@ def test_batched_pads_to_one_shape_and_matches_row_by_row():
   assert len(sums) == len(flipped) == 11
 
 
-def test_predict_split_draws_similarity_maps_beside_ground_truth(data_dir, tmp_path):
+def test_predict_split_draws_similarity_maps_beside_ground_truth(data_dir, straight_run,
+                                                                  tmp_path):
   """Fig. 5 rows: face | predicted mask | true mask | predicted similarity | true one."""
-  workdir, out = str(tmp_path / 'ls'), str(tmp_path / 'rows')
-  run_cli('fjax.main', '--config=configs/local_similarity.py:test', f'--workdir={workdir}',
-          data_dir=data_dir)
+  workdir, out = straight_run('local_similarity'), str(tmp_path / 'rows')  # test preset
   proc = run_cli('fjax.predict', f'--workdir={workdir}', '--split=test', '--limit=3',
                  f'--output={out}', data_dir=data_dir)
   assert '3 faces of split test' in proc.stdout
