@@ -237,32 +237,6 @@ def straight_run(request, data_dir, tmp_path_factory):
   return get
 
 
-# The suite's longest tests (CPU seconds of a clean-clone run: 40-170 each), longest first.
-LONG_TESTS = (
-    'test_launch.py::test_slurm', 'test_faults.py::test_sigterm_then_kill_then_resume',
-    'test_distributed.py::test_eight', 'test_mixed_precision.py::test_one_bf16',
-    'test_aunet.py::test_steps', 'test_launch.py::test_colab', 'test_faults.py::test_two_first',
-    'test_focus_eval.py::test_runs', 'test_local_similarity.py::test_steps',
-    'test_released_weights.py::test_import', 'test_checkpoint.py::',
-    'test_semantic_noise.py::test_stage1', 'test_faults.py::test_busy',
-)
-
-
-def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
-  """Under pytest-xdist's worksteal, worker 0 starts on the first half of the collection
-  and worker 1 on the second, and an idle worker steals from the end of the other's
-  list: the long tests go to the front of both halves, alternately, so that neither
-  worker ends the run alone on one."""
-  if not os.environ.get('PYTEST_XDIST_WORKER'):
-    return
-  rank = lambda item: next((i for i, p in enumerate(LONG_TESTS) if p in item.nodeid), None)
-  long = sorted((i for i in items if rank(i) is not None), key=rank)
-  short = [i for i in items if rank(i) is None]
-  first = long[0::2]
-  cut = max(0, len(items) // 2 - len(first))
-  items[:] = first + short[:cut] + long[1::2] + short[cut:]
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
   """With FJAX_TEST_CPU=FILE, appends each test's CPU seconds (this process and the

@@ -150,8 +150,12 @@ def video_scores(video_ids, frames, labels, scores, video_score: str = 'mean_fac
   """Per video, in the order of its id, (label, score) by the evaluation rule: the mean
   over its `rule_rows`. Under faceless 'skip' a video whose sampled frames hold no face
   at all scores `no_face` (SBI's inference: 0.5), or is left out when `no_face` is None."""
-  v, y, s = rule_rows(video_ids, frames, labels, scores, video_score, faceless,
-                      faceless_rows)
+  rows = rule_rows(video_ids, frames, labels, scores, video_score, faceless, faceless_rows)
+  return _videos(*rows, faceless, faceless_rows, no_face)
+
+
+def _videos(v, y, s, faceless: str, faceless_rows, no_face: float | None):
+  """`video_scores` from the rule's rows (v, y, s)."""
   if faceless == 'skip' and no_face is not None:
     nv, ny = _faceless(faceless_rows)
     empty = ~np.isin(nv, v)
@@ -165,9 +169,10 @@ def detection_metrics(video_ids, frames, labels, scores, video_score: str = 'mea
                       faceless: str = 'skip', faceless_rows=None) -> dict[str, float]:
   """Frame and video ACC/AUC/EER/AP under one evaluation protocol (`rule_rows` for the
   frames, `video_scores` for the videos)."""
-  rows = (video_ids, frames, labels, scores, video_score, faceless, faceless_rows)
-  out = image_metrics(*rule_rows(*rows)[1:])
-  out.update(image_metrics(*video_scores(*rows), prefix='video_'))
+  v, y, s = rule_rows(video_ids, frames, labels, scores, video_score, faceless,
+                      faceless_rows)
+  out = image_metrics(y, s)
+  out.update(image_metrics(*_videos(v, y, s, faceless, faceless_rows, 0.5), prefix='video_'))
   return out
 
 
