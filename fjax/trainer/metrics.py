@@ -25,6 +25,12 @@ def _roc(labels: np.ndarray, scores: np.ndarray):
   return np.r_[0, fp] / max(fp[-1], 1), np.r_[0, tp] / max(tp[-1], 1), tp, fp
 
 
+def roc(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+  """(FPR, TPR) of the ROC polyline `auc` and `eer` are taken on (the report draws it)."""
+  fpr, tpr, _, _ = _roc(np.asarray(labels, bool), np.asarray(scores, np.float64))
+  return fpr, tpr
+
+
 def auc(labels, scores) -> float:
   labels, scores = np.asarray(labels, bool), np.asarray(scores, np.float64)
   if labels.all() or not labels.any():
