@@ -33,7 +33,7 @@ def test_export_and_train_on_focus_maps(data_dir, trained_workdir, focus_maps, t
   assert 'pixel AUC' in printed and 'real-face prior' in printed
   with open(os.path.join(maps, 'info.json')) as f:
     info = json.load(f)
-  assert info['map'] == 'a_fus (eq. 5)' and 0 <= info['report']['test']['pixel_auc'] <= 1
+  assert info['map'] == 'a_fus (eq. 5)' and 0 <= info['report']['test']['pixel_auc_fakes'] <= 1
   for split in ('train', 'test'):
     assert_one_map_per_example(maps, split, data_dir)
   # Another model trains with the maps as its mask supervision.
@@ -73,21 +73,25 @@ def test_overlap_against_sklearn_and_loops():
   maps = np.clip(0.3 * masks + rng.uniform(0, 0.7, masks.shape), 0, 1)
   maps[1, :4] = 0.5  # ties
   reals = rng.uniform(0, 1, (3, 8, 8))
+  scores = rng.uniform(0, 1, 8)
   overlap = Overlap()
-  for m, t in zip(maps, masks):
-    overlap.add_fake(m, t)
-  for m in reals:
-    overlap.add_real(m)
+  for m, t, s in zip(maps, masks, scores):
+    overlap.add_fake(m, t, s)
+  for m, s in zip(reals, scores[5:]):
+    overlap.add_real(m, s)
   r = overlap.report()
   stored = np.round(maps * 255) / 255  # the 8-bit maps the export writes
   t = masks.ravel()
   assert r['fakes'] == 5
-  assert np.isclose(r['pixel_auc'], roc_auc_score(t, stored.ravel()))
+  assert np.isclose(r['pixel_auc_fakes'], roc_auc_score(t, stored.ravel()))
   assert np.isclose(r['iou_at_0.5'], _iou(stored.ravel() > 0.5, t))
   assert np.isclose(r['iou_all_fake'], t.mean())
   prior = np.broadcast_to(np.round(reals.mean(0) * 255) / 255, maps.shape).ravel()
   assert np.isclose(r['pixel_auc_real_prior'], roc_auc_score(t, prior))
   assert np.isclose(r['iou_real_prior'], _iou(prior > 0.5, t))
+  every = np.concatenate([masks, np.zeros(reals.shape, bool)])  # the painted map, pooled
+  painted = np.broadcast_to(scores[:, None, None], every.shape)
+  assert np.isclose(r['pixel_auc_painted'], roc_auc_score(every.ravel(), painted.ravel()))
   only_fakes = Overlap()
-  only_fakes.add_fake(maps[0], masks[0])
+  only_fakes.add_fake(maps[0], masks[0], 0.5)
   assert 'pixel_auc_real_prior' not in only_fakes.report()

@@ -1,5 +1,6 @@
-"""Pixel AUC, per-image F1/IoU and MCC against scikit-learn, on the host and through the
-jitted eval step (padding rows excluded)."""
+"""Pixel AUC (pooled, over the fakes' pixels, of the painted map), per-image F1/IoU and MCC
+against scikit-learn, on the host and through the jitted eval step (padding rows
+excluded)."""
 import types
 
 import jax
@@ -78,6 +79,63 @@ def test_pixel_auc_is_close_on_continuous_maps(kind):
   assert abs(got['pixel_auc'] - exact) < AUC_TOL
 
 
+def _fakes_and_reals(rng, n=10, size=16):
+  """n images, the first half fake with a random disc as mask, the rest real."""
+  labels = np.r_[np.ones(n // 2), np.zeros(n - n // 2)].astype(np.int32)
+  yy, xx = np.mgrid[:size, :size]
+  masks = np.zeros((n, size, size), bool)
+  for i in range(n // 2):
+    cy, cx, r = rng.integers(size // 4, size - size // 4, 2).tolist() + [size // 4]
+    masks[i] = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+  return labels, masks
+
+
+@pytest.mark.parametrize('kind', ['uniform', 'saturated', 'near_half'])
+def test_fakes_and_painted_aucs_match_sklearn(kind):
+  """`pixel_auc_fakes` and `pixel_auc_painted` from their histograms against
+  sklearn.roc_auc_score on the fake images' pixels and on the explicit painted map, within
+  the histogram's bin resolution."""
+  rng = np.random.default_rng(7)
+  labels, masks = _fakes_and_reals(rng, size=48)
+  m = _maps(kind, masks.shape, rng)
+  m = np.where(masks, np.maximum(m, _maps(kind, masks.shape, rng)), m)  # cue above chance
+  scores = rng.random(len(labels)) * 0.5 + 0.5 * labels  # a detector of AUC 1
+  fakes = labels > 0
+  got = metrics.localisation_aucs(metrics.pixel_histogram(m[fakes], masks[fakes]),
+                                  metrics.painted_histogram(scores, masks))
+  bound = metrics.pixel_auc(metrics.pixel_histogram(m[fakes], masks[fakes]))
+  exact = skm.roc_auc_score(masks[fakes].ravel(), m[fakes].ravel())
+  assert abs(got['pixel_auc_fakes'] - exact) <= bound['pixel_auc_bin_error']
+  assert abs(got['pixel_auc_fakes'] - exact) < AUC_TOL
+  painted = np.broadcast_to(scores[:, None, None], masks.shape)
+  exact = skm.roc_auc_score(masks.ravel(), painted.ravel())
+  assert abs(got['pixel_auc_painted'] - exact) < AUC_TOL
+
+
+def test_constant_map_on_the_fakes_and_the_perfect_detector_painted():
+  """A map constant over every fake image scores `pixel_auc_fakes` exactly 0.5, however
+  its real images' maps make the pooled `pixel_auc` look; the painted map of a perfect
+  detector (1 on fakes, 0 on reals) gets a high pooled pixel AUC without localising:
+  (real pixels + half the fakes' unmasked pixels) / all unmasked pixels, as sklearn."""
+  rng = np.random.default_rng(8)
+  labels, masks = _fakes_and_reals(rng, n=12)
+  fakes = labels > 0
+  m = np.where(fakes[:, None, None], np.float32(0.7), np.float32(0.1)) * np.ones(masks.shape,
+                                                                                np.float32)
+  got = metrics.all_metrics(labels, labels.astype(np.float32),
+                            pixel_hist=metrics.pixel_histogram(m, masks),
+                            pixel_hist_fakes=metrics.pixel_histogram(m[fakes], masks[fakes]),
+                            pixel_hist_painted=metrics.painted_histogram(labels, masks))
+  assert got['pixel_auc_fakes'] == 0.5
+  assert got['pixel_auc'] == pytest.approx(skm.roc_auc_score(masks.ravel(), m.ravel()))
+  # the constant-per-image map above is itself the perfect detector's painted map
+  assert got['pixel_auc_painted'] == pytest.approx(got['pixel_auc'], abs=1e-12)
+  neg_real, neg_fake = (~masks[~fakes]).sum(), (~masks[fakes]).sum()
+  expected = (neg_real + 0.5 * neg_fake) / (neg_real + neg_fake)
+  assert got['pixel_auc_painted'] == pytest.approx(expected, abs=1e-12)
+  assert got['pixel_auc_painted'] > 0.7
+
+
 @pytest.mark.filterwarnings('ignore:A single label')
 def test_mcc_matches_sklearn():
   rng = np.random.default_rng(3)
@@ -146,7 +204,7 @@ def test_eval_step_pixel_metrics_match_sklearn(quantised):
   rng = np.random.default_rng(5 + quantised)
   step = _eval_step()
   state = {'params': {}, 'model_state': {}}
-  hist, rows = np.zeros(2 * K, np.int64), []
+  hists, rows = {k: np.zeros(2 * K, np.int64) for k in evaluate.HISTOGRAMS}, []
   for _ in range(2):
     n, valid = 8, np.r_[np.ones(6), np.zeros(2)].astype(np.int32)
     m = _maps('saturated', (n, 24, 24), rng)
@@ -157,16 +215,29 @@ def test_eval_step_pixel_metrics_match_sklearn(quantised):
     masks[0, :2] = examples.IGNORE  # MSCCNet's padding (-1): real, as masks > 0.5
     m[6:], masks[6:] = 1.0, 0.0          # padding rows: all claimed fake, none is
     out = step(state, _batch(m, masks, labels, valid))
-    hist += np.asarray(out['pixel_hist'], np.int64)
+    for k in hists:
+      hists[k] += np.asarray(out[k], np.int64)
     keep = valid > 0
     rows.append((m[keep], masks[keep] > 0.5, labels[keep],
-                 np.asarray(out['pixel_counts'])[keep]))
+                 np.asarray(out['pixel_counts'])[keep], np.asarray(out['score'])[keep]))
     np.testing.assert_array_equal(np.asarray(out['pixel_counts'])[keep],
                                   _counts(m[keep] > 0.5, masks[keep] > 0.5))
-  m, true, labels, counts = (np.concatenate(x) for x in zip(*rows))
-  got = metrics.all_metrics(labels, np.zeros(len(labels)), pixel_hist=hist.reshape(2, -1),
-                            pixel_counts=counts)
-  np.testing.assert_array_equal(hist.reshape(2, -1), metrics.pixel_histogram(m, true))
+  m, true, labels, counts, scores = (np.concatenate(x) for x in zip(*rows))
+  got = metrics.all_metrics(labels, scores, pixel_counts=counts,
+                            **{k: h.reshape(2, -1) for k, h in hists.items()})
+  np.testing.assert_array_equal(hists['pixel_hist'].reshape(2, -1),
+                                metrics.pixel_histogram(m, true))
+  fakes = labels > 0
+  np.testing.assert_array_equal(hists['pixel_hist_fakes'].reshape(2, -1),
+                                metrics.pixel_histogram(m[fakes], true[fakes]))
+  np.testing.assert_array_equal(hists['pixel_hist_painted'].reshape(2, -1),
+                                metrics.painted_histogram(scores, true))
+  painted = np.broadcast_to(scores[:, None, None], m.shape)
+  # the painted scores are np.linspace values: several share a bin only if they are equal
+  assert got['pixel_auc_painted'] == pytest.approx(
+      skm.roc_auc_score(true.ravel(), painted.ravel()), abs=AUC_TOL)
+  exact_fakes = skm.roc_auc_score(true[fakes].ravel(), m[fakes].ravel())
+  assert got['pixel_auc_fakes'] == pytest.approx(exact_fakes, abs=1e-12 if quantised else AUC_TOL)
   t, p = true.ravel(), (m > 0.5).ravel()
   exact = skm.roc_auc_score(t, m.ravel())
   if quantised:
@@ -197,6 +268,8 @@ batch = jax.device_put(T._batch(m, masks, np.ones(8), valid), sharding.batch_sha
 out = evaluate.make_eval_step(model_lib, model, mesh)({'params': {}, 'model_state': {}}, batch)
 np.testing.assert_array_equal(np.asarray(out['pixel_hist']).reshape(2, -1),
                               metrics.pixel_histogram(m[:5], masks[:5]))
+np.testing.assert_array_equal(np.asarray(out['pixel_hist_painted']).reshape(2, -1),
+                              metrics.painted_histogram(np.asarray(out['score'])[:5], masks[:5]))
 print('ok')
 '''
 

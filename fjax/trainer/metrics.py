@@ -6,7 +6,10 @@ pixel of every test image, real images included; IoU and F1 of the fake class, a
 means over the two classes (mIoU, mean F1), and its MCC. Pixel AUC from a histogram of
 the map values of fake-mask and real-mask pixels over PIXEL_BINS bins, summed over the
 split (the eval step fills it on device; no map reaches the host); per-image F1 and IoU
-from each image's own tp, fp, fn at 0.5, averaged over the fake images.
+from each image's own tp, fp, fn at 0.5, averaged over the fake images. Two more
+histograms tell localisation from detection: the fake images' pixels alone
+(`pixel_auc_fakes`) and the painted map, each image's score on all its pixels
+(`pixel_auc_painted`, the pooled AUC that detection alone reaches).
 """
 from __future__ import annotations
 
@@ -265,6 +268,23 @@ def pixel_auc(hist) -> dict[str, float]:
           'pixel_auc_bin_error': float(0.5 * (pos * neg).sum() / pairs) if pairs else float('nan')}
 
 
+def painted_histogram(scores, true_masks) -> np.ndarray:
+  """[2, PIXEL_BINS] pixel counts of the painted map, each image's detection score over
+  all its pixels (no localisation): the host twin of the eval step's painted histogram."""
+  m = np.broadcast_to(np.asarray(scores, np.float32).reshape(-1, 1, 1),
+                      np.shape(true_masks))
+  return pixel_histogram(m, true_masks)
+
+
+def localisation_aucs(hist_fakes, hist_painted) -> dict[str, float]:
+  """`pixel_auc_fakes`: the pixel AUC over the fake images' pixels only (does the map
+  find the forged region inside a fake face); `pixel_auc_painted`: the pooled pixel AUC
+  of the painted map (each image's score on all its pixels), the floor a pooled
+  `pixel_auc` reached by detection alone. Both from [2, PIXEL_BINS] histograms."""
+  return {'pixel_auc_fakes': pixel_auc(hist_fakes)['pixel_auc'],
+          'pixel_auc_painted': pixel_auc(hist_painted)['pixel_auc']}
+
+
 def per_image_pixel_metrics(counts, labels) -> dict[str, float]:
   """`f1_per_image`, `iou_per_image`: the mean over the fake images (labels > 0) of each
   image's own F1 and IoU of the fake class at 0.5, from its [tp, fp, fn] pixel counts. A
@@ -315,16 +335,20 @@ def trivial_baselines(cm: np.ndarray) -> dict[str, float]:
 
 
 def all_metrics(labels, scores, video_ids=None, cm=None, pixel_hist=None,
-                pixel_counts=None) -> dict[str, float]:
+                pixel_counts=None, pixel_hist_fakes=None,
+                pixel_hist_painted=None) -> dict[str, float]:
   """Frame metrics, video metrics (if ids are given) and pixel metrics (if cm or the
   [2, PIXEL_BINS] pixel_hist is: the pooled ones, and pixel AUC from the histogram;
-  per-image F1 and IoU of the fakes if pixel_counts, [N, 3] tp, fp, fn per image, is)."""
+  per-image F1 and IoU of the fakes if pixel_counts, [N, 3] tp, fp, fn per image, is;
+  `localisation_aucs` if the fakes' and the painted map's histograms are)."""
   out = image_metrics(labels, scores)
   if video_ids is not None:
     out.update(image_metrics(*video_level(video_ids, labels, scores), prefix='video_'))
   if pixel_hist is not None:
     cm = confusion_from_histogram(pixel_hist) if cm is None else cm
     out.update(pixel_auc(pixel_hist))
+  if pixel_hist_fakes is not None and pixel_hist_painted is not None:
+    out.update(localisation_aucs(pixel_hist_fakes, pixel_hist_painted))
   if pixel_counts is not None:
     out.update(per_image_pixel_metrics(pixel_counts, labels))
   if cm is not None:
