@@ -67,6 +67,44 @@ def test_planted_data_set_fakes_are_their_real_face_plus_the_cue(tmp_path):
     assert not changed[~mask].any() and changed[mask].mean() > 0.5
 
 
+def test_natural_planted_set_holds_out_its_source_images(tmp_path):
+  """demo_forgeries/planted_natural (issue 28): real crops of natural images, each split
+  cut from its own source images; crops differ in place, scale and flip; each fake is its
+  crop plus the cue inside an exact mask."""
+  from data_builders import build  # pylint: disable=g-import-not-at-top
+  from data_builders.demo_forgeries import natural  # pylint: disable=g-import-not-at-top
+  builder = build.build('demo_forgeries', 'planted_natural_tiny', str(tmp_path))
+  sources = {}
+  for split, count in zip(('train', 'validation', 'test'), (12, 4, 6)):
+    src = builder.as_data_source(split=split)
+    examples = [src[i] for i in range(len(src))]
+    reals = {e['video_id']: e for e in examples if e['label'] == 0}
+    assert len(reals) == count and len(examples) == 2 * count
+    sources[split] = {e['identity'].decode() for e in examples}
+    assert sources[split] <= {s for s, sp in natural.SOURCES if sp == split}
+    images = np.stack([e['image'] for e in reals.values()]).reshape(count, -1)
+    assert len(np.unique(images, axis=0)) == count  # no two crops alike
+    for e in examples:
+      if e['label'] == 1:
+        real = reals[e['video_id'].rsplit(b'/', 1)[0]]
+        mask = e['mask'][..., 0] > 127
+        changed = (e['image'] != real['image']).any(-1)
+        assert mask.any() and not changed[~mask].any() and changed[mask].mean() > 0.5
+  assert not (sources['train'] & sources['test']) and not (sources['train'] &
+                                                           sources['validation'])
+  # the crop itself: a square of the stated scale, flipped half the time
+  rng = np.random.default_rng(0)
+  image = skimage.data.astronaut()
+  boxes = [natural.random_crop(image, 32, rng)[1] for _ in range(50)]
+  sides = np.array([b[2] - b[0] for b in boxes]) / 512
+  assert sides.min() >= natural.CROP_SCALE[0] - 0.01 and sides.max() <= 1
+  assert all(b[2] - b[0] == b[3] - b[1] and b[2] <= 512 and b[3] <= 512 for b in boxes)
+  flat = np.tile(np.arange(8, dtype=np.uint8)[None, :, None], (8, 1, 3))  # left-right ramp
+  flips = [natural.random_crop(flat, 8, np.random.default_rng(k))[0] for k in range(40)]
+  firsts = {int(f[0, 0, 0]) for f in flips if (np.diff(f[0, :, 0].astype(int)) != 0).all()}
+  assert firsts == {0, 7}  # whole-image crops seen both ways round
+
+
 def test_real_faces_become_planted_fakes_on_the_fly():
   """`input.artefact=planted` with `self_blend_prob`: a real training face becomes the
   planted cue's fake (label 1, its exact mask), as the builder makes the stored ones."""

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_builders import features, report
-from data_builders.demo_forgeries import media
+from data_builders.demo_forgeries import media, natural
 from fjax.data import faces, forgeries, self_blend
 
 METHODS = ('self_blend', 'face_swap', 'local_edit')  # the planted configs: 'planted_cue'
@@ -27,6 +27,9 @@ class DemoConfig(tfds.core.BuilderConfig):
   frames_per_video: int = 48
   fakes_per_real: int = 1
   planted: bool = False  # fakes are the planted cue only (forgeries.planted_cue)
+  # Real crops per split (train, validation, test) cut from natural images (natural.py)
+  # instead of the faces of media.py; empty: the faces.
+  natural: tuple[int, ...] = ()
 
 
 class DemoForgeries(tfds.core.GeneratorBasedBuilder):
@@ -49,6 +52,13 @@ class DemoForgeries(tfds.core.GeneratorBasedBuilder):
       DemoConfig(name='planted_tiny', size=64, frames_per_video=4, planted=True,
                  fakes_per_real=2,
                  description='planted at 64 px, 4 frames per video (tests).'),
+      DemoConfig(name='planted_natural', planted=True, natural=(3000, 200, 300),
+                 description='The planted cue on random crops, scales and flips of '
+                             'natural images that installed packages ship (scikit-image '
+                             'data, the demo faces\' media), one planted fake per real '
+                             'crop; splits by source image (issue 28).'),
+      DemoConfig(name='planted_natural_tiny', size=64, planted=True, natural=(12, 4, 6),
+                 description='planted_natural at 64 px, a few crops (tests).'),
   ]
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -81,10 +91,21 @@ class DemoForgeries(tfds.core.GeneratorBasedBuilder):
       else:
         report.skip('frames without a face')
 
+  def _natural_reals(self, split):
+    """Real crops of the split's natural images (natural.py); no face, zero landmarks
+    (the planted cue needs none)."""
+    count = self.builder_config.natural[('train', 'validation', 'test').index(split)]
+    rng = np.random.default_rng(zlib.crc32(f'natural/{split}'.encode()))
+    return [dict(video_id=f'{source}/{i}', identity=source, frame=frame, face=0, box=box,
+                 landmarks=np.zeros((68, 2), np.float32), image=crop)
+            for i, (source, frame, crop, box) in enumerate(
+                natural.crops(split, count, self.builder_config.size, rng))]
+
   def _generate_examples(self, split):
     size = self.builder_config.size
-    reals = []
-    for group, split_of, media_name, kind, index in media.SOURCES:
+    natural_set = bool(self.builder_config.natural)
+    reals = self._natural_reals(split) if natural_set else []
+    for group, split_of, media_name, kind, index in () if natural_set else media.SOURCES:
       if split_of != split:
         continue
       video_id = f'{group}/{media_name.split(":")[1]}'
