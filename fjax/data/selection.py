@@ -22,7 +22,9 @@ class Protocol:
   training sees that method's fakes only, evaluation every method), `frames` per video
   (N evenly spaced among each video's sampled frames, faceless ones included, of a denser
   build) and `single_subject` (evaluation of a data set named in `dataset.single_subject`:
-  its videos with one face in every frame)."""
+  its videos with one face in every frame). `train`: the method rules are training's
+  (training itself, and validation during training, which must not see the held-out
+  method nor, under cross-manipulation, the other methods)."""
   dataset: str
   train: bool
   methods: tuple[str, ...] = ()
@@ -32,9 +34,11 @@ class Protocol:
   single_subject: bool = False
 
   @classmethod
-  def of(cls, config, train: bool) -> 'Protocol':
+  def of(cls, config, train: bool, validation: bool = False) -> 'Protocol':
+    """The rules of training (`train`), of validation during training (`validation`:
+    training's methods, evaluation's frames) or of evaluation (neither)."""
     d = config.dataset
-    return cls(d.name, train, tuple(d.methods), d.holdout, d.train_method,
+    return cls(d.name, train or validation, tuple(d.methods), d.holdout, d.train_method,
                d.frames_train if train else d.frames_test,
                not train and d.name.split('/')[0] in d.single_subject)
 

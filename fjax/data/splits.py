@@ -40,14 +40,16 @@ class Split:
     return np.arange(len(s)) if s.indices is None else np.asarray(s.indices)
 
 
-def open_split(config, split: str, train: bool = False) -> Split:
+def open_split(config, split: str, train: bool = False, validation: bool = False) -> Split:
   """`split` of the configured data set, its builder and table opened once, with the
   paper protocol's selection (`selection.Protocol`) and, for training, only the real
-  faces (`dataset.train_real_only`) and the real/fake balance (`input.balance`)."""
+  faces (`dataset.train_real_only`) and the real/fake balance (`input.balance`). With
+  `validation` (the evaluation during training) the methods are training's: under
+  `dataset.holdout` or `dataset.train_method` it never sees a method training does not."""
   builder = sources.open_builder(config, split)
   source = sources.as_source(config, builder, split)
   t = sources.table(config, split, builder)
-  protocol = selection.Protocol.of(config, train)
+  protocol = selection.Protocol.of(config, train, validation)
   protocol.check(t, split)
   source = protocol.select(t, source)
   if train and config.dataset.train_real_only:

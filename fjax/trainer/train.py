@@ -256,7 +256,7 @@ def _loop(config, workdir, mgr, st, start, batches, mesh, train_step, eval_step,
       eval_metrics = None
       if step % config.eval_every == 0 or last:
         eval_metrics = evaluate.evaluate(config, st, eval_step, mesh,
-                                         config.dataset.split_eval)
+                                         config.dataset.split_eval, validation=True)
         writer.write(step, config.dataset.split_eval, eval_metrics)
       if step % config.checkpoint_every == 0 or last:
         _check_finite(jax.device_get(step_metrics), step, last_saved)
