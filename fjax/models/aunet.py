@@ -180,8 +180,8 @@ class Model(nn.Module):
       between = self._mixer(tamper_mask[:, 1])
     f = Xception(last_block=11, dtype=self.dtype, remat=self.remat, name='backbone')(
         images, train=train, between=between)['block11']
-    maps = []
-    for i in range(self.encoders):
+    maps, cls, patches = [], None, None
+    for i in range(self.encoders):  # encoders=0: table 4's "Backbone" row
       f, m_au, cls, patches = ARTEncoder(self.num_aus, self.width, self.heads,
                                          self.au_specific, self.au_agnostic, self.dtype,
                                          name=f'encoder{i + 1}')(f, train)
@@ -192,7 +192,7 @@ class Model(nn.Module):
     b, h, w = f.shape[:3]
     out = {'cls': nn.Dense(2, dtype=self.dtype, name='cls_head')(cls),
            'tokens': head(patches).reshape(b, h, w, 2)}
-    if self.au_specific:
+    if maps and self.au_specific:
       out['au'] = jnp.stack(maps)
     return {k: v.astype(jnp.float32) for k, v in out.items()}
 
