@@ -94,6 +94,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.init_from = ''            # Orbax checkpoint of converted weights or a workdir
   c.init_into = ''            # module(s) the init_from weights go into: 'backbone' or 'a,b'
   c.init_only = ''            # take only these top-level modules from init_from ('' = all)
+  c.init_strict = False       # True: stop when init_from holds arrays the model lacks or
+                              # leaves arrays of the modules it fills uninitialised
   c.train_only = ''           # the optimizer updates only these top-level modules ('' = all;
                               # the others stay exactly as initialised, weight decay included)
   return c

@@ -27,6 +27,8 @@ PRESETS = {
         'dataset.name': 'faceforensics/c23', 'input.image_size': 224, 'batch_size': 128,
         'total_steps': 30_000, 'eval_every': 1000, 'checkpoint_every': 1000,
         'init_into': 'rgb_vit,aux_vit',
+        # Table VIII's 47.4M parameters: token-score MLPs as ViT MLP blocks (47.37M)
+        'model.score_mlp': 'vit',
         **common.IMAGENET_NORM,  # DeiT-S (timm deit_small_patch16_224): ImageNet's mean/std
         **common.FOCUS_PROTOCOL,
     },
@@ -51,6 +53,11 @@ def get_config(arg=None):
   c.model.num_heads = 6
   c.model.patch_size = 16      # ViT-S/16
   c.model.stem = 'patch'       # patch | conv (a conv stem for training from scratch)
+  # sincos (fixed, sec. III-C) | learned (DeiT-S's embedding, trained) | frozen (DeiT-S's,
+  # not trained): docs/models/focus.md, parameters
+  c.model.pos_embed = 'sincos'
+  c.model.score_mlp = 'quarter'  # token-score MLPs: quarter (D -> D/4 -> 1) | vit (D -> 4D
+                                 # -> D -> 1; the paper preset: 47.37M, table VIII 47.4M)
   c.model.tau = 1.0            # Gumbel-softmax temperature
   c.model.alpha = 0.1          # weight of L_fus
   c.optimizer.update(name='adam', lr=1e-4)

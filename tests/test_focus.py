@@ -11,6 +11,7 @@ from scipy import fft, ndimage
 from configs import focus as focus_config
 from fjax import registry
 from fjax.models import focus, image_ops
+from fjax.models.backbones.vit import ViT
 from tests.conftest import run_steps
 
 
@@ -131,3 +132,38 @@ def test_demo_steps_lower_the_loss(switches, data_dir):
   if not switches:
     first, last = values[0]['loss'], min(v['loss'] for v in values[-3:])
     assert last < 0.8 * first, (first, last)
+
+
+def _param_counts(config):
+  model = registry.model_module('focus').build(config)
+  size = config.input.image_size
+  shapes = jax.eval_shape(lambda x: model.init({'params': jax.random.key(0),
+                                                'gumbel': jax.random.key(1)}, x),
+                          jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32))['params']
+  return {k: sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(v))
+          for k, v in shapes.items()}
+
+
+def test_paper_preset_has_table_viii_parameters_and_position_embedding_options():
+  """Table VIII's 47.4M: the paper preset's token-score MLPs are ViT MLP blocks (D -> 4D ->
+  D, then D -> 1); counts against the layer shapes written out by hand (D = 384)."""
+  d = 384
+  paper = focus_config.get_config('paper')
+  counts = _param_counts(paper)
+  vit_mlp = (d * 4 * d + 4 * d) + (4 * d * d + d)  # fc1, fc2 (kernels and biases)
+  assert counts['score_rgb'] == counts['score_aux'] == vit_mlp + d + 1
+  assert abs(sum(counts.values()) - 47.4e6) / 47.4e6 < 0.005
+  paper.model.score_mlp = 'quarter'  # the narrower reading: 45.08M
+  quarter = _param_counts(paper)
+  assert quarter['score_rgb'] == d * (d // 4) + d // 4 + d // 4 + 1
+  paper.model.score_mlp, paper.model.pos_embed = 'vit', 'learned'  # DeiT-S's embedding kept
+  learned = _param_counts(paper)
+  assert learned['rgb_vit'] - counts['rgb_vit'] == (1 + (224 // 16) ** 2) * d
+  # 'frozen': DeiT-S's embedding with no gradient; 'learned' trains it (the ViT FoCus
+  # builds, without blocks: the embedding is its own part).
+  x = jnp.asarray(_images(4, (1, 32, 32, 3)))
+  for kind, moves in (('learned', True), ('frozen', False)):
+    vit = ViT(patch_size=16, embed_dim=8, depth=0, num_heads=2, img_size=32, pos_embed=kind)
+    params = vit.init(jax.random.key(0), x)['params']
+    grads = jax.grad(lambda p: jnp.sum(vit.apply({'params': p}, x)['tokens'] ** 2))(params)
+    assert (float(jnp.abs(grads['pos_embed']).max()) > 0) == moves, kind

@@ -16,8 +16,9 @@ import jax.numpy as jnp
 import optax
 
 from fjax.models import image_ops, losses
-from fjax.models.backbones.vit import Block, ViT
+from fjax.models.backbones.vit import Block, Mlp, ViT
 from fjax.models.config_fields import from_config
+from fjax.util.errors import UserError
 
 BATCH_KEYS = ('image', 'label', 'mask')
 RNGS = ('gumbel',)
@@ -62,12 +63,21 @@ def straight_through_choice(scores, key, tau: float = 1.0):
 
 
 class TokenScore(nn.Module):
-  """The per-token importance MLP of one modality: D -> D/4 -> 1."""
+  """The per-token importance MLP of one modality (Algorithm 1's MLP_0 / MLP_1; the paper
+  gives no width): 'quarter' D -> D/4 (GELU) -> 1; 'vit' a ViT MLP block D -> 4D (GELU)
+  -> D, then D -> 1 (the reading whose total matches table VIII's 47.4M)."""
+  kind: str = 'quarter'
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z):
-    h = nn.gelu(nn.Dense(z.shape[-1] // 4, dtype=self.dtype)(z), approximate=False)
+    d = z.shape[-1]
+    if self.kind == 'vit':
+      h = Mlp(4 * d, self.dtype, name='mlp')(z)
+    elif self.kind == 'quarter':
+      h = nn.gelu(nn.Dense(d // 4, dtype=self.dtype)(z), approximate=False)
+    else:
+      raise UserError(f'model.score_mlp={self.kind!r}: use quarter or vit')
     return nn.Dense(1, dtype=self.dtype)(h)[..., 0]
 
 
@@ -82,13 +92,18 @@ class Model(nn.Module):
   img_size: int = 224
   patch_size: int = 16
   stem: str = 'patch'
+  # 'sincos': fixed 2-D sin-cos (the paper's "fixed positional encoding"); 'learned':
+  # DeiT-S's learned embedding, trained; 'frozen': DeiT-S's, never updated
+  pos_embed: str = 'sincos'
+  score_mlp: str = 'quarter'  # TokenScore.kind
   tau: float = 1.0
   dtype: Any = jnp.float32
   remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
 
   def _branch(self, x, name):
     vit = ViT(embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads,
-              img_size=self.img_size, patch_size=self.patch_size, pos_embed='sincos',
+              img_size=self.img_size, patch_size=self.patch_size,
+              pos_embed=self.pos_embed,
               return_attention=not self.carp, stem=self.stem, dtype=self.dtype,
               remat=self.remat, name=name)(x)
     h, w = vit['grid']
@@ -108,8 +123,9 @@ class Model(nn.Module):
     z_aux, y_aux, a_aux, a_aux_fake = self._branch(AUX[self.aux](images), 'aux_vit')
     b, h, w = a_rgb.shape
     if self.cl:  # Complementary Learning (Algorithm 1)
-      scores = jnp.stack([TokenScore(self.dtype, name='score_rgb')(z_rgb),
-                          TokenScore(self.dtype, name='score_aux')(z_aux)], -1)
+      scores = jnp.stack([TokenScore(self.score_mlp, self.dtype, name='score_rgb')(z_rgb),
+                          TokenScore(self.score_mlp, self.dtype, name='score_aux')(z_aux)],
+                         -1)
       key = self.make_rng('gumbel') if train else None
       mask = straight_through_choice(scores.astype(jnp.float32), key, self.tau)  # [B, N, 2]
       m_rgb, m_aux = mask[..., 0], mask[..., 1]

@@ -280,15 +280,20 @@ def nest_pretrained(loaded: dict, init_into: str) -> dict:
           'model_state': {col: nest(tree) for col, tree in loaded.get('model_state', {}).items()}}
 
 
-def merge_pretrained(target: dict, loaded: dict, label: str) -> tuple[dict, int]:
-  """Copies every leaf of `loaded` whose path exists in `target`; shapes must agree."""
-  flat_loaded = {jax.tree_util.keystr(p): v for p, v in
-                 jax.tree_util.tree_flatten_with_path(loaded)[0]}
+def merge_pretrained(target: dict, loaded: dict, label: str) -> tuple[dict, dict]:
+  """Copies every leaf of `loaded` whose path exists in `target` (shapes must agree).
+  Returns (merged, report): report['loaded'] counts the copied arrays, 'dropped' lists
+  the loaded paths the model lacks, 'uninitialised' the model's paths inside the
+  top-level modules `loaded` fills that it does not hold, 'fresh' the top-level modules
+  it does not touch (left at their initialisation by design: init_into / init_only)."""
+  flat_loaded = {_slash(p): v for p, v in jax.tree_util.tree_flatten_with_path(loaded)[0]}
+  flat_target = [_slash(p) for p, _ in jax.tree_util.tree_flatten_with_path(target)[0]]
+  filled = {_module(k) for k in flat_loaded}
   count = 0
 
   def pick(path, leaf):
     nonlocal count
-    key = jax.tree_util.keystr(path)
+    key = _slash(path)
     if key not in flat_loaded:
       return leaf
     value = np.asarray(flat_loaded[key])
@@ -300,4 +305,54 @@ def merge_pretrained(target: dict, loaded: dict, label: str) -> tuple[dict, int]
   merged = jax.tree_util.tree_map_with_path(pick, target)
   if count == 0:
     raise UserError(f'init_from {label}: no parameter path matches this model')
-  return merged, count
+  report = {'loaded': count, 'dropped': sorted(set(flat_loaded) - set(flat_target)),
+            'uninitialised': [k for k in flat_target
+                              if k not in flat_loaded and _module(k) in filled],
+            'fresh': sorted({_module(k) for k in flat_target} - filled)}
+  return merged, report
+
+
+def init_report(label: str, report: dict, strict: bool) -> list[str]:
+  """The lines `init_from` prints: arrays loaded, dropped (in the checkpoint, not in the
+  model), left uninitialised inside the modules it fills, modules it leaves fresh.
+  `strict` (config.init_strict): a dropped or uninitialised array is one UserError."""
+  dropped, missing = report['dropped'], report['uninitialised']
+  if strict and (dropped or missing):
+    raise UserError(f'init_from {label} with init_strict=True: {len(dropped)} arrays '
+                    f'dropped ({_few(dropped)}), {len(missing)} left uninitialised '
+                    f'({_few(missing)})')
+  lines = [f'init_from {label}: {report["loaded"]} arrays loaded']
+  if dropped:
+    lines.append(f'init_from {label}: {len(dropped)} arrays dropped (the model has no '
+                 f'such array): {_few(dropped)}')
+  if missing:
+    lines.append(f'init_from {label}: {len(missing)} arrays of the modules it fills left '
+                 f'at their initialisation: {_few(missing)}')
+  if report['fresh']:
+    lines.append(f'init_from {label}: modules left at their initialisation (not in '
+                 f'init_from / init_only): {", ".join(report["fresh"])}')
+  return lines
+
+
+def _slash(path) -> str:
+  """A pytree path as 'params/backbone/conv1/kernel'."""
+  return '/'.join(str(getattr(k, 'key', getattr(k, 'idx', k))) for k in path)
+
+
+def _module(key: str) -> str:
+  """The top-level module of a slash path: params/<module>/..., model_state/<col>/<module>/..."""
+  parts = key.split('/')
+  return parts[2] if parts[0] == 'model_state' and len(parts) > 2 else parts[1]
+
+
+def _few(keys, n: int = 6) -> str:
+  """Up to n paths in full; more as counts per module (the path's first two names after
+  its collection: 'backbone/block12 (20)')."""
+  if len(keys) <= n:
+    return ', '.join(keys) or 'none'
+  groups: dict[str, int] = {}
+  for k in keys:
+    parts = k.split('/')
+    name = '/'.join(parts[2:4] if parts[0] == 'model_state' else parts[1:3])
+    groups[name] = groups.get(name, 0) + 1
+  return ', '.join(f'{g} ({c})' for g, c in sorted(groups.items()))

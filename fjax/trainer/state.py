@@ -54,14 +54,18 @@ def create(config, model, mesh, rngs=()):
                        {col: {k: v for k, v in t.items() if k in keep}
                         for col, t in tree.items()})
                 for kind, tree in loaded.items()}
-    state = with_weights(state, shardings, loaded, tx, config.init_from)
+    state = with_weights(state, shardings, loaded, tx, config.init_from, config.init_strict)
   return state, shardings
 
 
-def with_weights(state, shardings, loaded: dict, tx, label: str):
+def with_weights(state, shardings, loaded: dict, tx, label: str, strict: bool = False):
   """`state` with the {'params', 'model_state'} leaves of `loaded` copied in (shapes must
-  agree) and a fresh optimizer state for them."""
+  agree) and a fresh optimizer state for them; prints what was loaded, dropped and left
+  uninitialised (`strict`: either of the last two stops with one line)."""
   host = jax.device_get({'params': state['params'], 'model_state': state['model_state']})
-  merged, count = checkpoint.merge_pretrained(host, loaded, label)
-  logging.info('%s: %d arrays loaded', label, count)
+  merged, report = checkpoint.merge_pretrained(host, loaded, label)
+  lines = checkpoint.init_report(label, report, strict)
+  logging.info('%s: %d arrays loaded', label, report['loaded'])
+  if jax.process_index() == 0:
+    print('\n'.join(lines), flush=True)
   return jax.device_put(dict(state, **merged, opt_state=tx.init(merged['params'])), shardings)

@@ -141,7 +141,7 @@ class ViT(nn.Module):
   depth: int = 12
   num_heads: int = 6
   img_size: int = 224
-  pos_embed: str = 'learned'  # learned | sincos
+  pos_embed: str = 'learned'  # learned | sincos | frozen (learned values, no gradient)
   num_classes: int = 0
   return_blocks: bool = False
   return_attention: bool = False   # the last block's attention weights as `attention`
@@ -165,7 +165,11 @@ class ViT(nn.Module):
       pos = jnp.concatenate([jnp.zeros((1, 1, d)), sincos_2d((h, w), d)[None]], axis=1)
     else:
       side = self.img_size // self.patch_size
+      if self.pos_embed not in ('learned', 'frozen'):
+        raise UserError(f'ViT pos_embed {self.pos_embed!r}: use learned, sincos or frozen')
       pos = self.param('pos_embed', nn.initializers.normal(0.02), (1, 1 + side * side, d))
+      if self.pos_embed == 'frozen':  # kept at its loaded values: zero gradient
+        pos = jax.lax.stop_gradient(pos)
       pos = resample_pos_embed(pos, (h, w))
     x = x + pos.astype(x.dtype)
     blocks = []
