@@ -1,6 +1,7 @@
 """The docs hold together: every relative link of README.md, WORKSPACE.md and docs/**/*.md
 reaches an existing file and, with an #anchor, a heading of that file; the map and the
-README stay short; the paper-table rows copied onto the model pages equal WORKSPACE's list.
+README stay short; the paper-table rows copied onto the model pages equal docs/tables.md's
+list.
 
 Plain Python (no jax): it runs in well under a second.
 """
@@ -114,8 +115,8 @@ def test_map_and_readme_stay_short(name, limit):
   assert lines <= limit, f'{name} has {lines} lines; move detail into docs/'
 
 
-def test_model_pages_copy_workspaces_paper_table_rows():
-  text = open(os.path.join(ROOT, 'WORKSPACE.md'), encoding='utf-8').read()
+def test_model_pages_copy_the_paper_table_rows():
+  text = open(os.path.join(ROOT, 'docs', 'tables.md'), encoding='utf-8').read()
   start = text.index('<!-- protocol-commands -->')
   listed = set(text[start:text.index('<!-- /protocol-commands -->')].split('\n'))
   copied = 0
