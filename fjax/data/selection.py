@@ -21,10 +21,13 @@ class Protocol:
   sees it, evaluation sees reals and it only), `train_method` (cross-manipulation:
   training sees that method's fakes only, evaluation every method), `frames` per video
   (N evenly spaced among each video's sampled frames, faceless ones included, of a denser
-  build) and `single_subject` (evaluation of a data set named in `dataset.single_subject`:
-  its videos with one face in every frame). `train`: the method rules are training's
-  (training itself, and validation during training, which must not see the held-out
-  method nor, under cross-manipulation, the other methods)."""
+  build), `single_subject` (evaluation of a data set named in `dataset.single_subject`:
+  its videos with one face in every frame) and `subject_only` (evaluation under
+  `evaluation.video_score='mean_faces'`, the frame-level papers' rule: each frame's
+  largest face alone, `face` 0; the other faces, bystanders of a fake frame included, are
+  no rows; docs/evaluation.md "Which face a frame-level paper scores"). `train`: the
+  method rules are training's (training itself, and validation during training, which
+  must not see the held-out method nor, under cross-manipulation, the other methods)."""
   dataset: str
   train: bool
   methods: tuple[str, ...] = ()
@@ -32,6 +35,7 @@ class Protocol:
   train_method: str = ''
   frames: int = 0
   single_subject: bool = False
+  subject_only: bool = False
 
   @classmethod
   def of(cls, config, train: bool, validation: bool = False) -> 'Protocol':
@@ -40,7 +44,8 @@ class Protocol:
     d = config.dataset
     return cls(d.name, train or validation, tuple(d.methods), d.holdout, d.train_method,
                d.frames_train if train else d.frames_test,
-               not train and d.name.split('/')[0] in d.single_subject)
+               not train and d.name.split('/')[0] in d.single_subject,
+               not train and config.evaluation.video_score == 'mean_faces')
 
   def check(self, t: dict, split: str) -> None:
     """One line when a method the rules name has no fakes in the split."""
@@ -72,6 +77,8 @@ class Protocol:
     if self.single_subject:  # videos with several faces in a stored frame left out
       several = set(t['video_key'][t['face'] > 0])
       out.append(('single subject', ~isin(rows['video_key'], several)))
+    if self.subject_only and 'face' in rows:  # faceless frames have no face to drop
+      out.append(('largest face', rows['face'] == 0))
     return out
 
   def select(self, t: dict, source: sources.Source) -> sources.Source:

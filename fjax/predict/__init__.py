@@ -24,11 +24,14 @@ An input's score follows the run's evaluation rule (config.json `evaluation`, de
 filled in for older workdirs), named in its row ("rule", "faceless"), so that a photo or a
 video is scored as the test sets are. video_score 'mean_frame_max' (SBI's rule): a frame's
 score is its highest face score, the input's the mean over its frames; a false detection
-beside a real face (the mission patch on skimage's astronaut) cannot pull the frame's score
-below that of its true face, and one fake face makes the frame fake. 'mean_faces': the mean
-over every face. Frames without a face: faceless 'skip' leaves them out, and an input in
-which no face was found at all gets status "no face" and fake probability null (evaluation
-scores such a video 0.5); 'half' counts each as a frame (with 'mean_faces': a row) scored
+beside a real face cannot pull the frame's score below that of its true face (faces.py
+also drops detections that are not confident and whose landmarks do not hold, such as the
+mission patch on skimage's astronaut), and one fake face makes the frame fake.
+'mean_faces' (the frame-level papers' rule): the mean over each frame's largest face, the
+subject, as evaluation keeps it (every face still gets its row and overlay). Frames
+without a face: faceless 'skip' leaves them out, and an input in which no face was found
+at all gets status "no face" and fake probability null (evaluation scores such a video
+0.5); 'half' counts each as a frame (with 'mean_faces': a row) scored
 0.5, so an input without any face scores 0.5.
 
 Overlay names: <stem>-<tag>_f<frame>_face<k>.png, where <tag> is the first 8 hex digits of

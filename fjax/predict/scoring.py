@@ -93,7 +93,8 @@ class Stream:
       scores, maps = batched(self.forward, np.stack(self.crops), self.size)
       for (row, _, entry), prob in zip(self.faces, scores):
         row['fake_probability'] = float(prob)
-        entry['scores'].append((row['frame'], prob))
+        if self.rule[0] != 'mean_faces' or row['face'] == 0:  # mean_faces: the subject
+          entry['scores'].append((row['frame'], prob))
     self._flush()
     kind = getattr(self.forward, 'map_kind', 'model')
     for (row, picture, _), heat_map in zip(self.faces, maps):

@@ -109,16 +109,13 @@ def evaluate(config, state, eval_step, mesh, split: str, progress: bool = True,
   rules = config.evaluation  # frame and video metrics under the protocol replace all_metrics'
   t, f = opened.table, opened.faceless
   videos, frames = opened.videos[cat['row']], t['frame'][cat['row']]
-  protocol = lambda rows, empty: metrics.detection_metrics(
-      videos[rows], frames[rows], cat['label'][rows], cat['score'][rows], rules.video_score,
-      rules.faceless, (f['video'][empty], f['frame'][empty], f['label'][empty] > 0))
-  out.update(protocol(slice(None), slice(None)))
+  out.update(metrics.detection_metrics(
+      videos, frames, cat['label'], cat['score'], rules.video_score, rules.faceless,
+      (f['video'], f['frame'], f['label'] > 0)))
   if len(set(t['method']) - {'real', ''}) > 1:  # more than one kind of fake
-    methods = t['method'][cat['row']].astype(str)
-    out.update(metrics.per_method_auc(cat['label'], cat['score'], methods))
-    for m in sorted(set(methods[cat['label'] > 0].tolist())):  # reals and m's fakes, videos
-      out[f'video_auc_{m}'] = protocol((cat['label'] == 0) | (methods == m),
-                                       (f['label'] == 0) | (f['method'] == m))['video_auc']
+    out.update(metrics.per_method_metrics(  # on the rows of auc / video_auc
+        videos, frames, cat['label'], cat['score'], t['method'][cat['row']], rules.video_score,
+        rules.faceless, (f['video'], f['frame'], f['label'] > 0), f['method']))
   if 'pred_class' in cat:
     known = cat['method_label'] >= 0
     out.update(metrics.per_class_recall(cat['method_label'][known], cat['pred_class'][known],

@@ -185,6 +185,26 @@ def detection_metrics(video_ids, frames, labels, scores, video_score: str = 'mea
   return out
 
 
+def per_method_metrics(video_ids, frames, labels, scores, methods, video_score='mean_faces',
+                       faceless='skip', faceless_rows=None, faceless_methods=()):
+  """`auc_<method>` and `video_auc_<method>`: `detection_metrics` of the real rows and one
+  method's fakes, so each is taken on the same rows as `auc` and `video_auc` (frames at
+  their highest face under 'mean_frame_max', faceless frames under 'half');
+  `faceless_methods` names the method of each of `faceless_rows`."""
+  labels, methods = np.asarray(labels, bool), np.asarray(methods).astype(str)
+  columns = [np.asarray(c) for c in (video_ids, frames, labels, scores)]
+  out = {}
+  for m in sorted(set(methods[labels].tolist())):
+    keep = ~labels | (methods == m)
+    rows = None
+    if faceless_rows is not None:
+      kept = ~np.asarray(faceless_rows[2], bool) | (np.asarray(faceless_methods) == m)
+      rows = tuple(np.asarray(c)[kept] for c in faceless_rows)
+    one = detection_metrics(*(c[keep] for c in columns), video_score, faceless, rows)
+    out[f'auc_{m}'], out[f'video_auc_{m}'] = one['auc'], one['video_auc']
+  return out
+
+
 def confusion(pred_maps, true_masks, threshold: float = 0.5) -> np.ndarray:
   """2x2 pixel confusion matrix [true, predicted] of maps thresholded at `threshold`."""
   p = (np.asarray(pred_maps) > threshold).ravel()
@@ -314,7 +334,8 @@ def per_class_recall(labels, preds, names) -> dict[str, float]:
 
 
 def per_method_auc(labels, scores, methods) -> dict[str, float]:
-  """`auc_<method>`: AUC of the real faces against the fakes of each method alone."""
+  """AUC of the real rows against the fakes of each method alone, on the rows given
+  (evaluation's `auc_<method>` are `per_method_metrics`, under the rule)."""
   labels, scores, methods = np.asarray(labels, bool), np.asarray(scores), np.asarray(methods)
   return {f'auc_{m}': auc(labels[~labels | (methods == m)], scores[~labels | (methods == m)])
           for m in sorted(set(methods[labels].tolist()))}
