@@ -29,18 +29,21 @@ ENTRY_POINTS = {
     'fjax.compare_maps': ('python -m fjax.compare_maps runs/eval_focus runs/eval_ssim', ()),
     'fjax.weights': ('python -m fjax.weights convert --arch resnet50 --input',
                      ('arch', 'model', 'input', 'output', 'head', 'image_size', 'preset')),
+    'fjax.report': ('python -m fjax.report --workdir=DIR [--workdir=DIR2 ...] --output=OUT',
+                    ('workdir', 'output', 'faces', 'cam', 'title')),
     'data_builders.build': ('python -m data_builders.build demo_forgeries [--config tiny]',
                             ('config', 'data_dir', 'manual_dir', 'num_processes',
                              'beam_runner')),
 }
 SCRIPTS = {'fjax': 'fjax.main', 'fjax-predict': 'fjax.predict', 'fjax-bench': 'fjax.bench',
            'fjax-focus-maps': 'fjax.focus_maps', 'fjax-compare-maps': 'fjax.compare_maps',
-           'fjax-weights': 'fjax.weights', 'fjax-build': 'data_builders.build'}
+           'fjax-weights': 'fjax.weights', 'fjax-build': 'data_builders.build',
+           'fjax-report': 'fjax.report'}
 TARGETS = {'fjax': 'fjax.main:entry', 'fjax-predict': 'fjax.predict.__main__:entry',
            'fjax-bench': 'fjax.bench:entry', 'fjax-focus-maps': 'fjax.focus_maps:entry',
            'fjax-compare-maps': 'fjax.compare_maps:entry',
            'fjax-weights': 'fjax.weights.__main__:entry',
-           'fjax-build': 'data_builders.build:entry'}
+           'fjax-build': 'data_builders.build:entry', 'fjax-report': 'fjax.report.__main__:entry'}
 
 
 def _check_help(proc: subprocess.CompletedProcess, module: str):
