@@ -34,7 +34,10 @@ PRESETS = {
         'dataset.name': 'faceforensics/c23_270', 'dataset.methods': common.FF4,
         'dataset.frames_train': 8, 'dataset.frames_test': 32,
         'evaluation.video_score': 'mean_frame_max', 'evaluation.faceless': 'skip',
-        'total_steps': 36_000, 'eval_every': 1000, 'checkpoint_every': 1000,
+        # Sec. 4.1: 100 epochs of SGD; SBI's ([45]) epoch (one pass over the real
+        # training faces) and its LinearDecayLR (linear to 0 over the last quarter)
+        'epochs': 100, 'schedule.name': 'linear_decay', 'schedule.decay_start': 0.75,
+        'eval_every': 1000, 'checkpoint_every': 1000,
         'init_into': 'backbone', **common.INCEPTION_NORM,  # legacy_xception's statistics
         'input.tamper.sbi_augment': True,  # eq. 8 "as proposed in [45]": SBI's released code
     },

@@ -28,8 +28,9 @@ PRESETS = {
     'paper': {
         **common.DETECT_AND_LOCATE_PROTOCOL,
         'input.image_size': 299, 'batch_size': 32,
-        'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
-        # The released TRAIN.py keeps the step with the best validation AUC and tests it.
+        # The released TRAIN.py: 10 epochs (each stage here; the paper gives no length),
+        # validation every 3000 steps (save_model), the best validation AUC tested.
+        'epochs': 10, 'eval_every': 3000, 'checkpoint_every': 3000,
         'test_checkpoint': 'best',
     },
     'c40': {'dataset.name': 'faceforensics/c40_270', 'input.noise_sigma': 10.0},

@@ -120,3 +120,22 @@ def test_bench_input_sizes_host_cores_from_the_step_flops(data_dir):
   rate = config.batch_size * 2e12 / flops
   assert row['accelerator_images_per_s@2'] == pytest.approx(rate, rel=1e-3)
   assert row['host_cores@2'] == pytest.approx(rate / row['images_per_s'], rel=0.02, abs=0.1)
+
+
+def test_linear_decay_is_sbis_linear_decay_lr_stepped_per_epoch():
+  """SBI's src/utils/scheduler.py LinearDecayLR(optimizer, n_epoch=100, start_decay=75),
+  stepped after each epoch: epoch e trains at 1e-3 up to e = 75, then at
+  1e-3 - 1e-3 / 25 * (e - 75). Values written out by hand at chosen epochs, 7 steps an
+  epoch (total_steps 700); then the per-step form (epochs = 0, 20 steps, start 15)."""
+  config = common.get_base_config()
+  config.optimizer.lr, config.epochs, config.total_steps = 1e-3, 100, 700
+  config.schedule.update(name='linear_decay', warmup_steps=0, decay_start=0.75)
+  lr = jax.jit(optim.schedule(config))
+  by_hand = {0: 1e-3, 75: 1e-3, 76: 0.96e-3, 80: 0.8e-3, 90: 0.4e-3, 99: 0.04e-3, 100: 0.0}
+  for epoch, want in by_hand.items():
+    for step in (7 * epoch, 7 * epoch + 6):  # first and last step of the epoch
+      assert float(lr(step)) == pytest.approx(want, abs=1e-9), (epoch, step)
+  config.epochs, config.total_steps = 0, 20
+  lr = jax.jit(optim.schedule(config))
+  np.testing.assert_allclose([float(lr(t)) for t in (0, 15, 16, 17, 19, 20, 25)],
+                             [1e-3, 1e-3, 0.8e-3, 0.6e-3, 0.2e-3, 0.0, 0.0], atol=1e-9)

@@ -106,3 +106,58 @@ def test_jpeg_in_about_half_the_draws_as_cv2_encodes():
       untouched += 1
   assert 0.38 < jpeg / len(SEEDS) < 0.62  # p=0.5
   assert checked_alone > 0 and untouched > 0
+
+
+def _crop_face_train(img, bbox, u):
+  """SBI's src/utils/funcs.py crop_face(img, bbox=[[x0, y0], [x1, y1]], margin=False,
+  crop_by_bbox=True, phase='train'), written out with its four np.random.rand() draws
+  given as `u` (w0, w1, h0, h1)."""
+  h_img, w_img = len(img), len(img[0])
+  (x0, y0), (x1, y1) = bbox
+  w, h = x1 - x0, y1 - y0
+  w0_margin, w1_margin, h0_margin, h1_margin = w / 4, w / 4, h / 4, h / 4
+  w0_margin *= u[0] * 0.6 + 0.2
+  w1_margin *= u[1] * 0.6 + 0.2
+  h0_margin *= u[2] * 0.6 + 0.2
+  h1_margin *= u[3] * 0.6 + 0.2
+  y0_new, y1_new = max(0, int(y0 - h0_margin)), min(h_img, int(y1 + h1_margin) + 1)
+  x0_new, x1_new = max(0, int(x0 - w0_margin)), min(w_img, int(x1 + w1_margin) + 1)
+  return y0_new, y1_new, x0_new, x1_new
+
+
+def test_final_crop_is_sbis_crop_face_on_the_stored_face_box():
+  """The window of SBI's training crop around the detector box inside a stored crop
+  (the box: the centred square of side / 1.3), against crop_face written out; margins
+  above the stored 0.15 box-widths are clipped at the crop's edge, as crop_face clips
+  at its image's."""
+  clipped = 0
+  for side in (64, 317):
+    img = np.zeros((side, side, 3), np.uint8)
+    b = side / 1.3
+    bbox = [[(side - b) / 2, (side - b) / 2], [(side + b) / 2, (side + b) / 2]]
+    for seed in SEEDS:
+      u = np.random.default_rng(seed).random(4)
+      got = sbi_augment.final_crop(side, np.random.default_rng(seed))
+      assert got == _crop_face_train(img, bbox, u), (side, seed)
+      y0, y1, x0, x1 = got
+      assert 0 <= y0 < bbox[0][1] and bbox[1][1] < y1 <= side
+      clipped += (y0 == 0) + (x0 == 0) + (y1 == side) + (x1 == side)
+  # a margin is clipped when its U(0.2, 0.8) factor exceeds 0.6 (a third of the sides),
+  # or comes within the last pixel that crop_face's int() rounds away (more at 64 px)
+  assert 0.3 < clipped / (2 * len(SEEDS) * 4) < 0.47
+
+
+def test_crop_pair_keeps_landmarks_on_their_pixels():
+  """One window for the real face, the fake and the mask; a pixel marked at each landmark
+  is still under the landmark after the crop."""
+  side = 96
+  landmarks = np.random.default_rng(1).uniform(20, 76, (68, 2)).astype(np.float32)
+  marked = np.zeros((side, side, 3), np.uint8)
+  marked[landmarks[:, 1].astype(int), landmarks[:, 0].astype(int)] = 255
+  for seed in range(20):
+    real, fake, mask, moved = sbi_augment.crop_pair(
+        marked, marked.copy(), marked[..., 0].astype(np.float32), landmarks,
+        np.random.default_rng(seed))
+    assert real.shape == fake.shape and mask.shape == real.shape[:2]
+    assert (real[moved[:, 1].astype(int), moved[:, 0].astype(int)] == 255).all()
+    assert (mask == real[..., 0]).all() and (fake == real).all()

@@ -127,14 +127,18 @@ def prepare(example: dict, recipe: Recipe, rng: np.random.Generator | None) -> d
 def tampered_pair(example: dict, recipe: Recipe, rng: np.random.Generator) -> dict:
   """A real face (label 0, zero mask) and its image-level tampered fake (label 1, mask
   M_p), with the same training transforms (`input.tamper.sbi_augment`: SBI's released
-  ones, one draw for both), photometric jitter, crop and flip, stacked on axis 0."""
+  ones, one draw for both, and its random-margin final crop), photometric jitter, crop
+  and flip, stacked on axis 0."""
   t = recipe.tamper
   real, fake, mask = tamper.tampered_counterpart(example['image'], example['landmarks'], rng,
                                                  t.partial, t.image, t.max_removed,
                                                  sbi=t.sbi_augment, artefact=recipe.artefact)
-  if t.sbi_augment:
+  if t.sbi_augment:  # SBI's training transforms, then its final crop, for both images
     from fjax.data import sbi_augment  # pylint: disable=g-import-not-at-top
     real, fake = sbi_augment.training(real, fake, rng)
+    real, fake, mask, landmarks = sbi_augment.crop_pair(real, fake, mask,
+                                                        example['landmarks'], rng)
+    example = dict(example, landmarks=landmarks)
   jitter_seed = int(rng.integers(2 ** 31))
   pair = [_at_input_size(image, m, example, recipe, np.random.default_rng(jitter_seed))
           for image, m in ((real, np.zeros_like(mask)), (fake, mask))]
@@ -160,7 +164,8 @@ def _at_input_size(image, mask, example, recipe, rng):
     image = corruptions.corrupt(image, kind, int(level), np.random.default_rng(
         zlib.crc32(bytes(example['video_id'])) + int(example['frame'])))
   size = recipe.image_size
-  scale = size / image.shape[0]
+  # landmarks (x, y) follow the resize per axis: SBI's final crop need not be square
+  scale = np.float32([size / image.shape[1], size / image.shape[0]])
   image = _resize(np.ascontiguousarray(image), size)
   maps = {'mask': _resize(np.ascontiguousarray(mask), size).astype(np.float32),
           **label_maps(image, landmarks * scale, recipe.labels, recipe.noise_sigma)}

@@ -13,6 +13,9 @@ them, for AUNet's tampered pairs (`input.tamper.sbi_augment`).
 - Training transforms, applied once to the real face and its fake with the same drawn
   parameters (albumentations' additional_targets): RGB shift (+-20, p=0.3), HSV (+-0.3,
   p=0.3), brightness/contrast (+-0.3, p=0.3), JPEG at quality 40-100 (p=0.5).
+- The final crop (`final_crop`, `src/utils/funcs.py` crop_face with crop_by_bbox=True in
+  the train phase): the face box widened on each side by a quarter of its width (height)
+  times U(0.2, 0.8), the same window for the real face and its fake.
 
 Every call is reproducible: albumentations draws from its own generators (not the global
 `random` / `np.random` state), which `run` seeds from the example's `np.random.Generator`
@@ -108,3 +111,26 @@ def training(real: np.ndarray, fake: np.ndarray, rng: np.random.Generator):
   """SBI's training transforms on a real face and its fake, same parameters for both."""
   out = run(training_pipeline(), rng, image=fake, image1=real)
   return out['image1'], out['image']
+
+
+FACE_BOX = 1.3  # a stored crop's side over its detector box's side (faces.square_box)
+
+
+def final_crop(side: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+  """(y0, y1, x0, x1) of SBI's training crop in a stored face crop of `side` px: the face
+  box (the centred square of side / FACE_BOX) with margins w/4 * U(0.2, 0.8) drawn per side,
+  rounded and clipped as crop_face rounds and clips them to its image."""
+  w = side / FACE_BOX
+  x0 = y0 = (side - w) / 2
+  x1 = y1 = x0 + w
+  w0, w1, h0, h1 = (w / 4 * (rng.random() * 0.6 + 0.2) for _ in range(4))
+  return (max(0, int(y0 - h0)), min(side, int(y1 + h1) + 1),
+          max(0, int(x0 - w0)), min(side, int(x1 + w1) + 1))
+
+
+def crop_pair(real, fake, mask, landmarks, rng: np.random.Generator):
+  """SBI's final crop of a real face, its fake and the fake's mask (one window,
+  `final_crop`), with the landmarks moved into it."""
+  y0, y1, x0, x1 = final_crop(real.shape[0], rng)
+  return (real[y0:y1, x0:x1], fake[y0:y1, x0:x1], mask[y0:y1, x0:x1],
+          landmarks - np.float32([x0, y0]))

@@ -19,12 +19,28 @@ def schedule(config) -> optax.Schedule:
     main = lambda t: end + (lr - end) * jnp.clip(1.0 - t / decay_steps, 0.0, 1.0) ** s.power
   elif s.name == 'constant':
     main = optax.constant_schedule(lr)
+  elif s.name == 'linear_decay':  # SBI's LinearDecayLR (src/utils/scheduler.py)
+    main = linear_decay(lr, config.epochs, decay_steps, s.decay_start)
   else:
-    raise UserError(f'config.schedule.name {s.name!r}: use cosine, poly or constant')
+    raise UserError(f'config.schedule.name {s.name!r}: use cosine, poly, constant or '
+                    'linear_decay')
   if s.warmup_steps:
     warm = optax.linear_schedule(0.0, lr, s.warmup_steps)
     return optax.join_schedules([warm, main], [s.warmup_steps])
   return main
+
+
+def linear_decay(lr: float, epochs: int, steps: int, start: float) -> optax.Schedule:
+  """SBI's LinearDecayLR, stepped once an epoch: n epochs (`config.epochs`; 0: each step
+  is an epoch of one step), s = int(n * start) (SBI: int(n / 4 * 3)); in epoch e the rate
+  is lr while e <= s, then lr - lr / (n - s) * (e - s), 0 from epoch n on."""
+  n, unit = (epochs, max(steps // epochs, 1)) if epochs > 0 else (steps, 1)
+  s = int(n * start)
+
+  def rate(t):
+    e = jnp.asarray(t) // unit
+    return lr * jnp.clip(1.0 - jnp.maximum(e - s, 0) / max(n - s, 1), 0.0, 1.0)
+  return rate
 
 
 def optimizer(config) -> optax.GradientTransformation:
