@@ -31,6 +31,7 @@ PRESETS = {
         'model.score_mlp': 'vit',
         **common.IMAGENET_NORM,  # DeiT-S (timm deit_small_patch16_224): ImageNet's mean/std
         **common.FOCUS_PROTOCOL,
+        'input.hflip': False,  # sec. IV-A names no augmentation (docs/training.md, recipes)
     },
     'c40': {'dataset.name': 'faceforensics/c40'},
     'test': common.test_preset(32, **{'model.embed_dim': 32, 'model.depth': 1,

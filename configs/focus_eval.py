@@ -33,6 +33,9 @@ PRESETS = {
         'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
         'init_into': 'backbone', **common.IMAGENET_NORM,  # timm's EfficientNet-B4 weights
         **common.FOCUS_PROTOCOL,
+        # The paper gives no recipe for this model: length, batch and optimiser chosen,
+        # no augmentation named (docs/training.md, recipes)
+        'input.hflip': False,
     },
     'c40': {'dataset.name': 'faceforensics/c40'},
     'maps': maps,

@@ -21,6 +21,9 @@ PRESETS = {
         'total_steps': 20_000, 'eval_every': 1000, 'checkpoint_every': 1000,
         'init_into': 'backbone', **common.INCEPTION_NORM,  # legacy_xception's statistics
         'dataset.methods': common.FF4,  # sec. IV-A; frames per video and level not stated
+        # Sec. I: "does not rely on data augmentation"; sec. IV-A: Adam 1e-4, batch 32, 200
+        # iterations an epoch, the number of epochs not given (20,000 steps: 100 of them)
+        'input.hflip': False,
     },
     'c40': {'dataset.name': 'faceforensics/c40'},
     # Table III: trained on one method's fakes (and the reals), tested on each method.

@@ -25,7 +25,10 @@ PRESETS = {
         # Detect and Locate's released TRAIN_xcep.py: 10 epochs, validation every 3000
         # steps, its best validation AUC tested (it also skips the first 30,000 steps)
         'batch_size': 32, 'epochs': 10, 'eval_every': 3000, 'checkpoint_every': 3000,
-        'test_checkpoint': 'best', 'optimizer.lr': 2e-4,
+        'test_checkpoint': 'best',
+        # TRAIN_xcep.py: Adam 2e-4 with L2 weight decay 1e-5, no schedule (as the paper's
+        # sec. IV-A gives for Detect and Locate)
+        'optimizer.lr': 2e-4, 'optimizer.weight_decay': 1e-5, 'schedule.name': 'constant',
         'init_into': 'backbone',  # with --config.init_from=<converted legacy_xception>
         **common.INCEPTION_NORM,  # legacy_xception's input statistics
         **common.DETECT_AND_LOCATE_PROTOCOL,  # its numbers are that paper's table II
