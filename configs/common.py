@@ -29,9 +29,12 @@ def get_base_config() -> ml_collections.ConfigDict:
   # How face scores become frame and video scores (fjax.trainer.metrics.VIDEO_SCORES, FACELESS):
   # 'mean_frame_max' (a frame's highest face score, a video's mean over frames) or
   # 'mean_faces'; frames without a face: 'skip' (a video without any face scores 0.5) or
-  # 'half' (each scores 0.5). Evaluation and predict follow the same rule.
+  # 'half' (each scores 0.5). Evaluation and predict follow the same rule. robustness
+  # (--mode=robustness): 'frame' evaluates the data set's builds with whole frames
+  # perturbed before face cropping (DeeperForensics-1.0's order); 'crop' perturbs the
+  # stored crops (cheap, any data set; sizes then act at crop scale).
   c.evaluation = ml_collections.ConfigDict(dict(video_score='mean_frame_max',
-                                                faceless='skip'))
+                                                faceless='skip', robustness='crop'))
   c.input = ml_collections.ConfigDict(dict(
       image_size=64, workers=0, hflip=True, photometric=False,
       # Fakes made on the fly from real training faces: with probability self_blend_prob,
@@ -74,10 +77,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.optimizer = ml_collections.ConfigDict(dict(
       name='adam', lr=1e-4, weight_decay=0.0, momentum=0.9, b1=0.9, b2=0.999,
       grad_clip=0.0))
-  # end_factor: the rate decays to end_factor * lr (cosine, poly: the floor);
-  # linear_decay (SBI's): lr until decay_start of the epochs (or steps), then linear to 0
+  # end_factor: the rate decays to end_factor * lr (cosine, poly: the floor)
   c.schedule = ml_collections.ConfigDict(dict(name='cosine', warmup_steps=0, power=0.9,
-                                              end_factor=0.0, decay_start=0.75))
+                                              end_factor=0.0))
   # Mesh axes and their sizes (-1: all remaining devices). The batch is split over
   # `data`; parameters are replicated unless a rule in `param_rules` matches their path:
   # a list of (regex, partition spec), e.g. [('.*kernel', (None, 'model'))].

@@ -28,6 +28,7 @@ from absl import flags
 
 import data_builders
 from data_builders import report
+from fjax.util.errors import UserError
 
 flags.DEFINE_string('config', None, 'Builder config name (default: the first).')
 flags.DEFINE_string('data_dir', os.path.expanduser('~/tensorflow_datasets'),
@@ -100,7 +101,7 @@ def main(argv):
     fresh = not builder_of(name, FLAGS.config, FLAGS.data_dir).is_prepared()
     builder = build(name, FLAGS.config, FLAGS.data_dir, FLAGS.manual_dir,
                     FLAGS.num_processes, FLAGS.beam_runner, FLAGS.beam_options)
-  except (FileNotFoundError, ValueError, AssertionError) as e:
+  except (FileNotFoundError, ValueError, AssertionError, UserError) as e:
     message = one_line(e)
     if 'Manual directory' in message and FLAGS.manual_dir is None:
       message += ' (no --manual_dir was given: name the folder of the originals with it)'

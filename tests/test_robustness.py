@@ -139,3 +139,47 @@ def test_robustness_mode_writes_the_table_and_plot(data_dir, trained_workdir, tm
   assert set(table) == set(corruptions.LEVELS)
   assert all(len(r['auc_per_level']) == 5 for r in table.values())
   assert cv2.imread(os.path.join(workdir, 'robustness.png')).shape[0] == 480
+
+
+def test_frame_perturbation_comes_before_the_face_crop(ffpp, tmp_path):
+  """faceforensics/tiny_block_occlusion_5: each stored face is the clean build's box cut
+  from the whole frame perturbed by DF-1.0's block occlusion (the frame read back from
+  the fixture video, perturbed with the frame's generator); evaluation.robustness=frame
+  asks for every level's build before evaluating anything."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from configs import xception  # pylint: disable=g-import-not-at-top
+  from fjax.data import faces  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import robustness  # pylint: disable=g-import-not-at-top
+  from fjax.util.errors import UserError  # pylint: disable=g-import-not-at-top
+  manual, clean_dir, _ = ffpp
+  data_dir = str(tmp_path / 'tfds')
+  name = corruptions.perturbed_name('tiny', 'block_occlusion', 5)
+  run_cli('data_builders.build', 'faceforensics', f'--config={name}',
+          f'--manual_dir={manual}', f'--data_dir={data_dir}')
+  src = tfds.data_source(f'faceforensics/{name}', split='test', data_dir=data_dir)
+  clean = tfds.data_source('faceforensics/tiny', split='test', data_dir=clean_dir)
+  key = lambda e: (e['method'].decode(), e['video_id'].decode(), int(e['frame']))
+  boxes = {key(e): e['box'] for e in (clean[i] for i in range(len(clean)))}
+  assert len(src) == len(clean) > 4
+  for e in (src[i] for i in range(len(src))):
+    method, vid, frame = key(e)
+    np.testing.assert_array_equal(e['box'], boxes[(method, vid, frame)])  # the same faces
+    rel = ('original_sequences/youtube' if method == 'real' else
+           f'manipulated_sequences/{method}') + f'/c23/videos/{vid}.mp4'
+    (_, whole), = faces.read_frames_at(os.path.join(manual, rel), [frame])
+    perturbed = corruptions.corrupt(whole, 'block_occlusion', 5,
+                                    corruptions.frame_rng(vid, frame))
+    np.testing.assert_array_equal(e['image'], faces.crop(perturbed, e['box'], 64))
+  config = xception.get_config('test')
+  config.dataset.update(name='faceforensics/tiny', data_dir=data_dir)
+  config.evaluation.robustness = 'frame'
+  assert robustness.at_level(config, 'gaussian_blur', 3, config.dataset.name).dataset.name \
+      == 'faceforensics/tiny_gaussian_blur_3'
+  calls = []
+  with pytest.raises(UserError, match='34 not built, e.g. faceforensics/tiny_saturation_1'):
+    robustness.run(config, lambda c, s: calls.append(c), 'test', str(tmp_path), None, 0)
+  assert not calls
+  config.evaluation.robustness = 'crop'
+  crop = robustness.at_level(config, 'gaussian_blur', 3, config.dataset.name)
+  assert (crop.dataset.name, crop.input.corruption) == ('faceforensics/tiny',
+                                                        'gaussian_blur:3')

@@ -19,6 +19,14 @@ pair under `manual_dir` (raw, else c23, ..., down to the compression being built
 with the same box. The build report (and the data set's metadata.json) counts the frames
 annotated from each quality and the videos or frames that had to fall back.
 
+Robustness (FoCus table IV): the configs `<c>_<kind>_<level>` (c23 and tiny; test split
+only) apply DeeperForensics-1.0's perturbation `kind` at `level` (fjax/data/corruptions.py)
+to each whole sampled frame, real and fake, before the face is cropped, as DF-1.0
+perturbs whole videos, so block sizes, blur kernels and pixelation act at frame scale.
+Faces are detected on the clean real frame, so every level holds the same faces and
+boxes as the clean build. The cheap alternative perturbs the stored crops at evaluation
+(`evaluation.robustness=crop`).
+
 Sampled frames whose real frame shows no face are no example; metadata.json lists them,
 per split, in `faceless_frames` ({split: [[video_id, frame, label_int, method], ...]},
 a fake's under its fake id and method) for evaluation (`evaluation.faceless`), and the
@@ -38,7 +46,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_builders import features, parallel, report
-from fjax.data import faces, labels
+from fjax.data import corruptions, faces, labels
 
 METHODS = ('Deepfakes', 'Face2Face', 'FaceSwap', 'NeuralTextures', 'FaceShifter')
 QUALITIES = ('raw', 'c23', 'c40')  # FF++'s compressions, best first
@@ -51,6 +59,8 @@ class FFConfig(tfds.core.BuilderConfig):
   size: int = 320
   frames_per_video: int = 20
   methods: tuple = METHODS
+  perturbation: str = ''  # 'kind:level': DF-1.0's perturbation of each whole frame
+  splits: tuple = tuple(SPLIT_FILES)
 
 
 def read_pairs(path: str) -> list[tuple[str, str]]:
@@ -97,7 +107,13 @@ class Faceforensics(parallel.ParallelBuilder):
                            'videos up to 270 frames long)')
       for c in ('c23', 'c40')
   ] + [FFConfig(name='tiny', compression='c23', size=64, frames_per_video=3,
-                description='c23, 64 px faces, 3 frames per video (tests)')]
+                description='c23, 64 px faces, 3 frames per video (tests)')] + [
+      FFConfig(name=corruptions.perturbed_name(base, kind, level), compression='c23',
+               size=size, frames_per_video=frames, perturbation=f'{kind}:{level}',
+               splits=('test',), description=f'{base}\'s test split, each whole frame '
+                                             f'perturbed by {kind} at level {level}')
+      for base, size, frames in (('c23', 320, 20), ('tiny', 64, 3))
+      for kind in corruptions.LEVELS for level in range(1, 6)]
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
@@ -111,7 +127,10 @@ class Faceforensics(parallel.ParallelBuilder):
                             self.builder_config.compression, 'videos')
     if not os.path.isdir(real_dir):
       raise FileNotFoundError(f'missing {real_dir} (the official FF++ layout in manual_dir)')
-    pairs = {s: read_pairs(os.path.join(root, 'splits', f)) for s, f in SPLIT_FILES.items()}
+    if self.builder_config.perturbation.startswith('video_compression'):
+      corruptions.ffmpeg_exe()  # one line now, not in a worker later
+    pairs = {s: read_pairs(os.path.join(root, 'splits', f)) for s, f in SPLIT_FILES.items()
+             if s in self.builder_config.splits}
     return {s: self.units_generator(s, '_real_with_fakes', self._units(root, p, s), dl_manager)
             for s, p in pairs.items()}
 
@@ -202,9 +221,13 @@ class Faceforensics(parallel.ParallelBuilder):
   def _example(self, vid, method, label, idx, frame, box, landmarks, mask, pair,
                annotation=None):
     size = self.builder_config.size
-    crop = faces.crop(frame, box, size)
+    crop = image = faces.crop(frame, box, size)
+    if self.builder_config.perturbation:  # the whole frame, then the clean frame's box
+      kind, level = corruptions.parse(self.builder_config.perturbation)
+      image = faces.crop(corruptions.corrupt(frame, kind, level, corruptions.frame_rng(
+          vid, idx)), box, size)  # labels and pair maps stay the clean frames'
     given = {} if annotation is None else {'msccnet': annotation}
-    return dict(image=features.png(crop), label=label, method=method, video_id=vid,
+    return dict(image=features.png(image), label=label, method=method, video_id=vid,
                 identity=vid.split('_')[0], frame=idx, face=0, box=box,
                 landmarks=faces.crop_landmarks(landmarks, box, size),
                 mask=features.mask_png(mask), **features.pair_masks(pair, crop, **given))

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import zlib
 
 import cv2
 import numpy as np
@@ -59,6 +60,28 @@ LEVELS = {
 BLOCK = 8  # BW block side, pixels
 KR, KB = 0.299, 0.114  # BT.601 luma weights of R and B
 NOISE_SCALE = (255.0 / 219.0, 255.0 / 224.0, 255.0 / 224.0)  # GNC: Y, Cb, Cr
+
+
+def parse(spec: str) -> tuple[str, int]:
+  """'kind:level' -> (kind, level)."""
+  kind, _, level = spec.partition(':')
+  if kind not in LEVELS or level not in ('1', '2', '3', '4', '5'):
+    raise ValueError(f'bad perturbation {spec!r}: kind:level with kind one of '
+                     f'{", ".join(LEVELS)} and level 1..5')
+  return kind, int(level)
+
+
+def frame_rng(video_id, frame: int) -> np.random.Generator:
+  """The generator of one frame's perturbation, from its video id (str or bytes) and
+  frame index: the same draw wherever that frame is perturbed."""
+  vid = video_id.encode() if isinstance(video_id, str) else bytes(video_id)
+  return np.random.default_rng(zlib.crc32(vid) + int(frame))
+
+
+def perturbed_name(config_name: str, kind: str, level: int) -> str:
+  """The builder config of a data set whose whole frames were perturbed before face
+  cropping (DeeperForensics-1.0's order): `c23` -> `c23_gaussian_blur_3`."""
+  return f'{config_name}_{kind}_{level}'
 
 
 def corrupt(image: np.ndarray, kind: str, level: int, rng: np.random.Generator) -> np.ndarray:
