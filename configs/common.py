@@ -77,9 +77,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.optimizer = ml_collections.ConfigDict(dict(
       name='adam', lr=1e-4, weight_decay=0.0, momentum=0.9, b1=0.9, b2=0.999,
       grad_clip=0.0))
-  # end_factor: the rate decays to end_factor * lr (cosine, poly: the floor)
+  # end_factor: the rate decays to end_factor * lr (cosine, poly: the floor);
+  # linear_decay (SBI's): lr until decay_start of the epochs (or steps), then linear to 0
   c.schedule = ml_collections.ConfigDict(dict(name='cosine', warmup_steps=0, power=0.9,
-                                              end_factor=0.0))
+                                              end_factor=0.0, decay_start=0.75))
   # Mesh axes and their sizes (-1: all remaining devices). The batch is split over
   # `data`; parameters are replicated unless a rule in `param_rules` matches their path:
   # a list of (regex, partition spec), e.g. [('.*kernel', (None, 'model'))].
