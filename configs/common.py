@@ -143,7 +143,12 @@ DETECT_AND_LOCATE_PROTOCOL = {'dataset.name': 'faceforensics/c23_270', 'dataset.
 # --config.dataset.train_real_only=False --config.input.self_blend_prob=0.
 PLANTED = {'dataset.name': 'demo_forgeries/planted', 'dataset.train_real_only': True,
            'input.self_blend_prob': 0.5, 'input.artefact': 'planted',
-           'input.photometric': False, 'table_metrics': ('auc', 'pixel_auc', 'iou', 'miou')}
+           'input.photometric': False,
+           'table_metrics': ('auc', 'pixel_auc', 'pixel_auc_fakes', 'pixel_auc_painted',
+                             'iou', 'miou')}
+# The unlimited planted set (issue 28): the same cue on random crops, scales and flips of
+# natural images (demo_forgeries/planted_natural), test crops from held-out images.
+PLANTED_NATURAL = {**PLANTED, 'dataset.name': 'demo_forgeries/planted_natural'}
 
 
 # The demo sets' training protocol (SBI): real faces only, half of them self-blended on

@@ -95,3 +95,23 @@ def test_overlap_against_sklearn_and_loops():
   only_fakes = Overlap()
   only_fakes.add_fake(maps[0], masks[0], 0.5)
   assert 'pixel_auc_real_prior' not in only_fakes.report()
+
+
+def test_complementary_mask_readings_of_a_focus_run(focus_maps):
+  """fjax.focus_cl on the shared FoCus run's last checkpoint: the RGB shares of the three
+  readings of Algorithm 1 at test time, the sampled one near its closed-form expectation
+  (the mean of focus.keep_probability), which Algorithm 1's noise keeps within
+  [sigmoid(-1), sigmoid(1)]; the fused map of the argmax is a_aux where the share is 0
+  (and a_rgb where it is 1)."""
+  from fjax import focus_cl, inference  # pylint: disable=g-import-not-at-top
+  run = focus_maps[0]
+  config, forward = inference.load_run(run)
+  config.dataset.update(holdout='', methods=(), frames_test=0, single_subject=())
+  config.input.workers = 0
+  r = focus_cl.measure(config, forward, 'test', draws=4)
+  assert 0.268 <= r['rgb_share_expected'] <= 0.732
+  assert abs(r['rgb_share_sampled'] - r['rgb_share_expected']) < 0.15
+  assert 0 <= r['rgb_share_argmax'] <= 1 and 0 <= r['auc_argmax'] <= 1
+  for share, branch in ((0.0, 'a_aux'), (1.0, 'a_rgb')):
+    if r['rgb_share_argmax'] == share:
+      assert r['pixel_auc_fakes_a_fus_argmax'] == r[f'pixel_auc_fakes_{branch}']

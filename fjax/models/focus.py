@@ -3,7 +3,8 @@
 
 outputs: `y_fus` [B, 2] (the detector), `y_loc_rgb`, `y_loc_aux` [B, 2], `a_rgb`,
 `a_aux`, `a_fus` [B, h, w] (CAR maps, eqs. 4-5), `a_fus_fake` (eq. 9's fake-class map
-fused the same way), `cl_mask` [B, h, w] (1 where the RGB token was kept).
+fused the same way), `cl_mask` [B, h, w] (1 where the RGB token was kept), `cl_p_rgb`
+[B, h, w] (the probability that Algorithm 1's noise keeps it: `keep_probability`).
 Loss L = L_loc + alpha L_fus (eqs. 6-8).
 """
 from __future__ import annotations
@@ -46,6 +47,15 @@ class CARP(nn.Module):
     a = jax.nn.sigmoid(jnp.einsum('bc,bhwc->bhw', probs, class_maps))   # eq. 4
     a_fake = jax.nn.sigmoid(probs[:, 1, None, None] * class_maps[..., 1])  # eq. 9
     return y_loc, a, a_fake
+
+
+def keep_probability(scores):
+  """P(the first token is kept) under Algorithm 1's Gumbel noise, in closed form: the
+  argmax of softmax(scores) + Gumbel(0, 1) noise picks index 0 with probability
+  softmax(softmax(scores))[0] = sigmoid(p_0 - p_1) (the Gumbel-max trick; tau does not
+  move an argmax). As p_0 - p_1 lies in [-1, 1], it stays within [0.269, 0.731]."""
+  p = jax.nn.softmax(scores, -1)
+  return jax.nn.sigmoid(p[..., 0] - p[..., 1])
 
 
 def straight_through_choice(scores, key, tau: float = 1.0):
@@ -132,15 +142,17 @@ class Model(nn.Module):
       z_fus = m_rgb[..., None] * z_rgb + m_aux[..., None] * z_aux
       fuse = lambda p, q: m_rgb.reshape(b, h, w) * p + m_aux.reshape(b, h, w) * q  # eq. 5
       cl_mask = m_rgb.reshape(b, h, w)
+      p_rgb = keep_probability(scores.astype(jnp.float32)).reshape(b, h, w)
     else:  # ablation: element-wise max fusion
       z_fus = jnp.maximum(z_rgb, z_aux)
       fuse = jnp.maximum
-      cl_mask = jnp.ones((b, h, w))
+      cl_mask = p_rgb = jnp.ones((b, h, w))
     z_fus, _ = Block(self.num_heads, dtype=self.dtype, name='fusion_block')(z_fus)
     y_fus = nn.Dense(2, dtype=self.dtype, name='head')(z_fus.mean(1))
     return {'y_fus': y_fus.astype(jnp.float32), 'y_loc_rgb': y_rgb, 'y_loc_aux': y_aux,
             'a_rgb': a_rgb, 'a_aux': a_aux, 'a_fus': fuse(a_rgb, a_aux),
-            'a_fus_fake': fuse(a_rgb_fake, a_aux_fake), 'cl_mask': cl_mask}
+            'a_fus_fake': fuse(a_rgb_fake, a_aux_fake), 'cl_mask': cl_mask,
+            'cl_p_rgb': p_rgb}
 
 
 def build(config) -> nn.Module:
@@ -157,6 +169,10 @@ def loss_fn(outputs, batch, config):
   w, y = batch['valid'], batch['label']
   terms = {'loss_loc': _ce(outputs['y_loc_rgb'], y, w) + _ce(outputs['y_loc_aux'], y, w),
            'loss_fus': _ce(outputs['y_fus'], y, w)}                      # eqs. 6, 7
+  # not a loss: the share of positions whose complementary mask kept the RGB token
+  # (with the training step's Gumbel noise), logged to follow CL's competition
+  terms['cl_rgb_share'] = jax.lax.stop_gradient(
+      losses.masked_mean(outputs['cl_mask'].mean((1, 2)), w))
   return terms['loss_loc'] + config.model.alpha * terms['loss_fus'], terms  # eq. 8
 
 
