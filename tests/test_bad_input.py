@@ -54,7 +54,8 @@ def test_missing_data_set(tmp_path):
   line = error_line(_main(f'--config={TEST_CONFIG}', '--config.dataset.name=faceforensics/c32',
                           f'--workdir={tmp_path}'))
   assert line == ("error: data set 'faceforensics/c32': faceforensics has no config 'c32' "
-                  "(did you mean 'c23'?); its configs: c23, c40, raw, c23_270, c40_270, tiny")
+                  "(did you mean 'c23'?); its configs: c23, c40, raw, c23_270, c40_270, tiny "
+                  '(and c23_<kind>_<level>, tiny_<kind>_<level>: frame-perturbed)')
 
 
 def test_build_names_what_it_needs(tmp_path):
