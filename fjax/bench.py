@@ -6,6 +6,8 @@ timm's PyTorch (not a test).
   python -m fjax.bench --input --config=configs/xception.py:demo [--config.input.workers=2]
   python -m fjax.bench --input --demo_data --config=configs/msccnet.py:paper --steps=5
       # the paper preset's pipeline on the demo set: images/s per core, host cores needed
+  python -m fjax.bench --suite=paper [--tiny] [--peer=torch --peer_dir=CHECKOUT]
+      # every paper preset's step, fp32/bf16, remat or not: images/s, MFU, memory, input
   python -m fjax.bench --llsm   # memory of the local-similarity map, 7x7 .. 28x28 features
   python -m fjax.bench --depthwise   # depthwise conv: XLA's grouped conv vs shifted slices
   python -m fjax.bench --plan --config=configs/msccnet.py:paper --devices=8 \
@@ -44,6 +46,18 @@ flags.DEFINE_bool('demo_data', False, '--input: run the preset\'s input pipeline
 flags.DEFINE_list('tflops', ['125', '396', '110'], '--input: effective accelerator TFLOP/s '
                   '(peak x utilisation) to size host cores for (default: A100, H100 bf16 and '
                   'TPU v4 at 40 %% of peak).')
+flags.DEFINE_string('suite', '', '`paper`: every paper preset\'s train step, float32 and '
+                    'bfloat16, with and without remat, with its input pipeline beside it '
+                    '(fjax/bench_suite.py).')
+flags.DEFINE_bool('tiny', False, '--suite: the test presets\' sizes on the tiny demo set.')
+flags.DEFINE_list('models', [], '--suite: presets (default: all).')
+flags.DEFINE_list('variants', [], '--suite: of float32, bfloat16, float32+remat, '
+                  'bfloat16+remat (default: all).')
+flags.DEFINE_integer('workers', 0, '--suite: grain worker processes of the input pipeline.')
+flags.DEFINE_list('peak_tflops', [], '--suite: the device\'s dense peak TFLOP/s, one value '
+                  'or float32,bfloat16 (default: the table by device kind).')
+flags.DEFINE_string('peer', '', '--suite: `torch` also times the authors\' PyTorch model.')
+flags.DEFINE_string('peer_dir', '', '--peer=torch: a checkout of the authors\' repository.')
 FLAGS = flags.FLAGS
 
 
@@ -60,20 +74,25 @@ def _images_per_example(config) -> int:
   return 2 if config.input.tamper.pairs else 1  # AUNet: a real face and its fake
 
 
-def bench(config, steps: int) -> dict:
-  import jax  # pylint: disable=g-import-not-at-top
+def compiled_step(config):
+  """(the jitted, sharded train step compiled for the config, a fresh state, a synthetic
+  device batch, compile seconds)."""
   from fjax import run as run_lib  # pylint: disable=g-import-not-at-top
   from fjax.trainer import sharding, train  # pylint: disable=g-import-not-at-top
   sharding.initialize_distributed()
   r = run_lib.open_run(config)
-  mesh = r.mesh
-  local = sharding.local_batch_size(config.batch_size, mesh)
+  local = sharding.local_batch_size(config.batch_size, r.mesh)
   st, shardings = r.fresh_state()
-  step_fn = train.make_train_step(config, r.model_lib, r.model, mesh, shardings)
-  batch = sharding.to_global(synthetic_batch(config, local), mesh)
+  step_fn = train.make_train_step(config, r.model_lib, r.model, r.mesh, shardings)
+  batch = sharding.to_global(synthetic_batch(config, local), r.mesh)
   t0 = time.perf_counter()
   compiled = step_fn.lower(st, batch).compile()
-  compile_s = time.perf_counter() - t0
+  return compiled, st, batch, time.perf_counter() - t0
+
+
+def bench(config, steps: int) -> dict:
+  import jax  # pylint: disable=g-import-not-at-top
+  compiled, st, batch, compile_s = compiled_step(config)
   st, out = compiled(st, batch)
   jax.block_until_ready(out)
   t0 = time.perf_counter()
@@ -141,7 +160,7 @@ def bench_input(config, steps: int, demo_data: bool = False, tflops=()) -> dict:
   from fjax.data import loaders  # pylint: disable=g-import-not-at-top
   if demo_data:
     config = on_demo_data(config)
-  it = iter(loaders.train_loader(config, config.batch_size))
+  it = iter(loaders.train_loader(config, config.batch_size, cycled_source(config)))
   next(it)  # start-up: opening files, starting workers
   t0 = time.perf_counter()
   for _ in range(steps):
@@ -164,12 +183,26 @@ def bench_input(config, steps: int, demo_data: bool = False, tflops=()) -> dict:
 
 def on_demo_data(config):
   """The config reading the embedded demo set (128 px faces, resized to the preset's
-  input size) with its FF++ data selection dropped: the same transforms and labels."""
+  input size; a demo set the config names already is kept) with its FF++ data selection
+  dropped: the same transforms and labels."""
   c = config.copy_and_resolve_references()
+  name = c.dataset.name if c.dataset.name.startswith('demo_forgeries') else 'demo_forgeries'
   with c.unlocked():
-    c.dataset.update(name='demo_forgeries', methods=(), holdout='', train_method='',
+    c.dataset.update(name=name, methods=(), holdout='', train_method='',
                      frames_train=0, frames_test=0)
   return c
+
+
+def cycled_source(config):
+  """The train split's examples, repeated in order until one batch fits (a paper batch
+  may exceed the demo split: FoCus's 128 against 114 faces); for timing only."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from fjax.data import loaders  # pylint: disable=g-import-not-at-top
+  source = loaders.train_source(config)
+  if len(source) >= config.batch_size:
+    return source
+  rows = np.arange(len(source.base)) if source.indices is None else source.indices
+  return source.where('cycled', np.resize(rows, config.batch_size))
 
 
 def lowered_step(config):
@@ -197,72 +230,6 @@ def step_flops(config) -> float:
   return float(cost.get('flops', 0.0)) * config.accum_steps
 
 
-def bench_llsm(sizes=(7, 14, 21, 28), channels: int = 728, hidden: int = 64,
-               batch: int = 8) -> list[dict]:
-  """XLA's temporary memory for forward+backward of the similarity map: the decomposed
-  LLSM ((hw)^2 x hidden) next to the explicit pair tensor ((hw)^2 x 2C)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from fjax.models import local_similarity as ls  # pylint: disable=g-import-not-at-top
-  rows = []
-  for side in sizes:
-    feat = jnp.zeros((batch, side, side, channels))
-    module = ls.LLSM(hidden)
-    params = jax.eval_shape(lambda f: module.init(jax.random.key(0), f), feat)['params']
-    p = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), params)
-
-    def decomposed(f, p):
-      return module.apply({'params': p}, f).sum()
-
-    def naive(f, p):
-      return ls.naive_pairs(f, p['kernel_p'], p['kernel_q'], p['bias'], p['out_kernel'],
-                            p['out_bias']).sum()
-    row = {'feature': f'{side}x{side}x{channels}', 'pairs': (side * side) ** 2,
-           'batch': batch, 'hidden': hidden}
-    for name, fn in (('decomposed', decomposed), ('naive', naive)):
-      mem = jax.jit(jax.grad(fn, argnums=(0, 1))).lower(feat, p).compile().memory_analysis()
-      row[f'{name}_temp_mib'] = round(mem.temp_size_in_bytes / 2**20, 1) if mem else None
-    rows.append(row)
-  return rows
-
-
-# (name, input [B, H, W, C], kernel, stride): Xception's middle flow at 299 px, its entry
-# flow, EfficientNet-B4's stride-2 5x5 and a late 3x3 layer at 380 px; batch 8.
-DEPTHWISE_LAYERS = (('xception_middle', (8, 19, 19, 728), 3, 1),
-                    ('xception_entry', (8, 74, 74, 256), 3, 1),
-                    ('effnet_b4_5x5_s2', (8, 48, 48, 336), 5, 2),
-                    ('effnet_b4_3x3', (8, 12, 12, 1632), 3, 1))
-
-
-def bench_depthwise(steps: int) -> list[dict]:
-  """Seconds per forward and per forward+backward of `layers.depthwise_conv` with
-  impl='conv' (XLA's grouped convolution) and 'shifts', on the default backend."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from fjax.models.layers import depthwise_conv  # pylint: disable=g-import-not-at-top
-  rows = []
-  for name, shape, k, stride in DEPTHWISE_LAYERS:
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
-    w = jnp.asarray(rng.standard_normal((k, k, 1, shape[-1])), jnp.float32)
-    row = {'layer': name, 'input': list(shape), 'kernel': k, 'stride': stride,
-           'backend': jax.default_backend()}
-    for impl in ('conv', 'shifts'):
-      fwd = jax.jit(lambda x, w, impl=impl: depthwise_conv(x, w, stride, 'SAME', 1, impl))
-      grad = jax.jit(jax.grad(lambda x, w, impl=impl: jnp.sum(
-          depthwise_conv(x, w, stride, 'SAME', 1, impl) ** 2), (0, 1)))
-      for kind, fn in (('fwd', fwd), ('fwd_bwd', grad)):
-        jax.block_until_ready(fn(x, w))  # compile
-        start = time.perf_counter()
-        for _ in range(steps):
-          jax.block_until_ready(fn(x, w))
-        row[f'{impl}_{kind}_ms'] = round((time.perf_counter() - start) / steps * 1e3, 2)
-    row['speedup_fwd_bwd'] = round(row['conv_fwd_bwd_ms'] / row['shifts_fwd_bwd_ms'], 2)
-    rows.append(row)
-  return rows
-
-
 def main(argv):
   del argv
   from fjax.util.errors import UserError  # pylint: disable=g-import-not-at-top
@@ -276,17 +243,24 @@ def main(argv):
         raise UserError('--plan needs --config')
       print(json.dumps(plan(FLAGS.config)))
       return
+    if FLAGS.suite:
+      from fjax import bench_suite  # pylint: disable=g-import-not-at-top
+      bench_suite.suite(FLAGS.suite, FLAGS.models, FLAGS.variants, FLAGS.tiny, FLAGS.steps,
+                        FLAGS.workers, FLAGS.peak_tflops, FLAGS.peer, FLAGS.peer_dir)
+      return
     if FLAGS.backbones:
       from fjax import bench_backbones  # pylint: disable=g-import-not-at-top
       for arch in FLAGS.archs or bench_backbones.PAPER_SETTINGS:
         print(json.dumps(bench_backbones.bench(arch, FLAGS.batch, FLAGS.steps)), flush=True)
       return
     if FLAGS.depthwise:
-      for row in bench_depthwise(FLAGS.steps):
+      from fjax import bench_layers  # pylint: disable=g-import-not-at-top
+      for row in bench_layers.bench_depthwise(FLAGS.steps):
         print(json.dumps(row), flush=True)
       return
     if FLAGS.llsm:
-      for row in bench_llsm():
+      from fjax import bench_layers  # pylint: disable=g-import-not-at-top
+      for row in bench_layers.bench_llsm():
         print(json.dumps(row), flush=True)
       return
     if FLAGS.config is None:

@@ -12,15 +12,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fjax import weights
+from fjax import bench_suite, weights
 
 # arch -> (input size, batch) as the papers use them (MSCCNet: dilated ResNet at 512).
 PAPER_SETTINGS = {
     'vit_small_patch16_224': (224, 128), 'legacy_xception': (299, 32),
     'resnet50': (512, 8), 'efficientnet_b4': (380, 32), 'tf_efficientnet_b4': (380, 32),
 }
-# Dense peak FLOP/s per device kind (float32, bfloat16), for model FLOPs utilisation.
-PEAK_FLOPS = {'NVIDIA H100 80GB HBM3': (67e12, 989e12), 'NVIDIA H200': (67e12, 989e12)}
 
 
 def _rate(fn, steps: int, batch: int) -> float:
@@ -57,9 +55,9 @@ def _jax(arch: str, size: int, batch: int, steps: int, images: np.ndarray) -> di
   if flops:
     achieved = flops * out['jax_fwd_bwd_img_s'] / batch
     out['jax_fwd_bwd_tflop_s'] = round(achieved / 1e12, 3)
-    peak = PEAK_FLOPS.get(jax.devices()[0].device_kind)
+    peak = bench_suite.peak_tflops(jax.devices()[0].device_kind, 'float32')
     if peak:
-      out['mfu_vs_fp32_peak'] = round(achieved / peak[0], 3)
+      out['mfu_vs_fp32_peak'] = round(achieved / (peak * 1e12), 3)
   return out
 
 
