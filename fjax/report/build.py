@@ -40,7 +40,8 @@ def section(stem: str, group: dict, output: str) -> list[str]:
           page.detection_table([(k, r.name, lv, rec) for k, r, lv, _, rec in entries])]
   figures.roc([(r.name, k, lv) for k, r, lv, _, _ in entries], os.path.join(output, f'roc_{stem}.png'))
   body.append(page.img(f'roc_{stem}.png', f'ROC {stem}'))
-  methods = [(r.name, k, curves.per_method(rows)) for k, r, _, rows, _ in entries]
+  methods = [(r.name, k, curves.per_method(rows, r.config.evaluation.video_score))
+             for k, r, _, rows, _ in entries]
   if any(len(m) > 1 for _, _, m in methods):
     figures.method_bars(methods, os.path.join(output, f'methods_{stem}.png'))
     body.append(page.img(f'methods_{stem}.png', f'AUC per method {stem}'))
@@ -53,9 +54,9 @@ def build(workdirs: list[str], output: str, faces: int = 3, cam: str | None = No
   if not workdirs:
     raise UserError('give at least one --workdir')
   runs = runs_lib.read_runs(workdirs)
+  if files.exists(output) and not files.isdir(output):
+    raise UserError(f'--output {output} is a file, not a folder')
   files.makedirs(output)
-  if not files.isdir(output):
-    raise UserError(f'--output {output} is not a folder')
   body = ['<h2>Runs</h2>', page.runs_table(runs)]
   for stem, group in groups(runs).items():
     body += section(stem, group, output)

@@ -50,11 +50,13 @@ def detection(rows: list[dict], video_score: str) -> dict[str, Level]:
   return {'frame': level(y, s), 'video': level(vy, vs)}
 
 
-def per_method(rows: list[dict]) -> dict[str, float]:
-  """`auc_<method>` of the faces (reals against each method's fakes), as evaluation
-  writes them to metrics.jsonl."""
+def per_method(rows: list[dict], video_score: str) -> dict[str, float]:
+  """`auc_<method>` (reals against each method's fakes) on the rows of `auc` under the
+  run's rule, as evaluation writes them to metrics.jsonl (metrics.per_method_metrics)."""
   c = columns(rows)
-  return metrics.per_method_auc(c['label'], c['score'], c['method'])
+  out = metrics.per_method_metrics(c['video'], c['frame'], c['label'], c['score'],
+                                   c['method'], video_score, 'skip')
+  return {k: v for k, v in out.items() if k.startswith('auc_')}
 
 
 def eer_point(lv: Level) -> tuple[float, float]:
