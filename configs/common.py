@@ -43,6 +43,9 @@ def get_base_config() -> ml_collections.ConfigDict:
       self_blend_prob=0.0, artefact='blend',
       crop_scale=1.0,  # < 1: random square crops of side U(crop_scale, 1) in training
       labels=(), noise_sigma=5.0,  # extra on-the-fly labels: 'noise', 'au_maps'
+      # where the noise label is made: 'host' (grain workers, NumPy/PyWavelets) or
+      # 'device' (in the train step, JAX: fjax/models/wavelet.py; the same residual)
+      noise_on='host',
       corruption='',  # 'kind:level' applied to every image (--mode=robustness sets it)
       # (x / 255 - mean) / std in training, evaluation and predict: the statistics the
       # backbone's weights were trained with (INCEPTION_NORM / IMAGENET_NORM below)

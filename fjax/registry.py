@@ -75,6 +75,8 @@ def check_config(model_lib: types.ModuleType, config) -> None:
   unknown = set(config.input.labels) - set(schema.LABELS)
   if unknown:
     raise UserError(f'input.labels: unknown {sorted(unknown)}; known: {list(schema.LABELS)}')
+  if config.input.get('noise_on', 'host') not in ('host', 'device'):
+    raise UserError(f'input.noise_on={config.input.noise_on!r}: use host or device')
   if config.input.augment == 'msccnet' and not getattr(model_lib, 'SKIPS_IGNORE', False):
     raise UserError(f'input.augment=msccnet pads crops with mask {examples.IGNORE} (MSCCNet\'s '
                     f'released pipeline), which the losses of {config.model.name} do not skip')

@@ -58,7 +58,8 @@ class Recipe:
     t = i.tamper
     return cls(
         image_size=i.image_size, mean=tuple(i.mean), std=tuple(i.std),
-        labels=tuple(i.labels), noise_sigma=i.noise_sigma,
+        labels=tuple(k for k in i.labels if k not in schema.on_device(config)),
+        noise_sigma=i.noise_sigma,
         mask_source=config.dataset.mask_source, self_blend_prob=i.self_blend_prob,
         artefact=i.artefact,
         photometric=i.photometric, hflip=i.hflip, crop_scale=i.crop_scale,

@@ -35,9 +35,17 @@ LABELS = {'noise': Key(np.float32, 3), 'au_maps': Key(np.float32, 15),
 KEYS = {**STORED, **BOOKKEEPING, **LABELS}
 
 
+def on_device(config) -> tuple[str, ...]:
+  """Labels of `input.labels` the train step makes on device from the batch's images
+  instead of the input pipeline: the noise residual with `input.noise_on=device`."""
+  return ('noise',) if ('noise' in config.input.labels
+                        and config.input.get('noise_on', 'host') == 'device') else ()
+
+
 def made(config) -> tuple[str, ...]:
   """The keys the input pipeline makes under `config`."""
-  return (*STORED, *BOOKKEEPING, *(k for k in LABELS if k in config.input.labels))
+  return (*STORED, *BOOKKEEPING, *(k for k in LABELS if k in config.input.labels
+                                   and k not in on_device(config)))
 
 
 def evaluated(config) -> tuple[str, ...]:

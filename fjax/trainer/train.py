@@ -20,7 +20,8 @@ from absl import logging
 from tqdm import tqdm
 
 from fjax import registry
-from fjax.data import loaders
+from fjax.data import loaders, schema
+from fjax.models import wavelet
 from fjax.trainer import checkpoint, evaluate, optim, sharding
 from fjax.util import files, locks
 from fjax.util.errors import UserError
@@ -57,6 +58,7 @@ def make_train_step(config, model_lib, model, mesh, shardings):
   def train_step(st, batch):
     rng = jax.random.fold_in(rng0, st['step'])
     stop = batch.pop('stop', None)
+    batch = device_labels(batch, config)
     if accum == 1:
       grads, values, model_state = grads_of(st['params'], st['model_state'], batch, rng)
     else:
@@ -86,6 +88,16 @@ def make_train_step(config, model_lib, model, mesh, shardings):
 
   return jax.jit(train_step, in_shardings=(shardings, sharding.batch_sharding(mesh)),
                  out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=0)
+
+
+def device_labels(batch, config):
+  """The batch with the labels `schema.on_device` names made from its images: Detect and
+  Locate's noise residual (`input.noise_on=device`, fjax/models/wavelet.py)."""
+  if 'noise' in schema.on_device(config):
+    i = config.input
+    batch = {**batch, 'noise': wavelet.noise_label(batch['image'], i.mean, i.std,
+                                                   i.noise_sigma)}
+  return batch
 
 
 def _device_batch(batch, keys, mesh, stop: bool):
