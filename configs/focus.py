@@ -62,6 +62,9 @@ def get_config(arg=None):
   c.model.score_mlp = 'quarter'  # token-score MLPs: quarter (D -> D/4 -> 1) | vit (D -> 4D
                                  # -> D -> 1; the paper preset: 47.37M, table VIII 47.4M)
   c.model.tau = 1.0            # Gumbel-softmax temperature
+  # where CL's Gumbel noise goes: probs (Algorithm 1's pseudo-code) | log_probs (Jang et
+  # al.'s Gumbel-softmax); fjax/models/focus.py CL_NOISE, docs/models/focus.md
+  c.model.cl_noise = 'probs'
   c.model.alpha = 0.1          # weight of L_fus
   c.optimizer.update(name='adam', lr=1e-4)
   c.schedule.update(name='cosine')

@@ -84,17 +84,22 @@ def test_straight_through_is_one_hot_forward_with_gradients_to_both_scores():
   np.testing.assert_array_equal(hard.argmax(-1), np.asarray(scores).argmax(-1))
 
 
-def test_keep_probability_is_the_frequency_of_the_noisy_choice():
-  """Issue 28: the closed-form P(RGB kept) under Algorithm 1's noise against the
-  frequency of the sampled choice over 40000 draws (binomial sd <= 0.0025), for score
-  gaps from none to saturated, where it stops at sigmoid(1) = 0.731."""
+@pytest.mark.parametrize('noise', ['probs', 'log_probs'])
+def test_keep_probability_is_the_frequency_of_the_noisy_choice(noise):
+  """Issue 28: the closed-form P(RGB kept) under the Gumbel noise against the frequency
+  of the sampled choice over 40000 draws (binomial sd <= 0.0025), for score gaps from
+  none to saturated: Algorithm 1's noise on the probabilities stops at sigmoid(1) =
+  0.731, Jang et al.'s on the log-probabilities follows softmax(scores) to 1."""
   scores = jnp.array([[0.0, 0.0], [0.5, -0.5], [2.0, -1.0], [-3.0, 1.0], [40.0, -40.0]])
-  draws = jax.vmap(lambda k: focus.straight_through_choice(scores, k, 0.5))(
+  draws = jax.vmap(lambda k: focus.straight_through_choice(scores, k, 0.5, noise))(
       jax.random.split(jax.random.key(6), 40000))
   freq = np.asarray(draws[..., 0]).mean(0)
-  p = np.asarray(focus.keep_probability(scores))
+  p = np.asarray(focus.keep_probability(scores, noise))
   np.testing.assert_allclose(freq, p, atol=0.01)
-  assert p[0] == 0.5 and p[-1] == pytest.approx(1 / (1 + np.exp(-1.0)), abs=1e-6)
+  top = 1 / (1 + np.exp(-1.0)) if noise == 'probs' else 1.0
+  assert p[0] == 0.5 and p[-1] == pytest.approx(top, abs=1e-6)
+  if noise == 'log_probs':
+    np.testing.assert_allclose(p, np.asarray(jax.nn.softmax(scores, -1))[:, 0], atol=1e-6)
 
 
 @pytest.mark.parametrize('tau', [1.0, 0.5])

@@ -49,22 +49,30 @@ class CARP(nn.Module):
     return y_loc, a, a_fake
 
 
-def keep_probability(scores):
-  """P(the first token is kept) under Algorithm 1's Gumbel noise, in closed form: the
-  argmax of softmax(scores) + Gumbel(0, 1) noise picks index 0 with probability
-  softmax(softmax(scores))[0] = sigmoid(p_0 - p_1) (the Gumbel-max trick; tau does not
-  move an argmax). As p_0 - p_1 lies in [-1, 1], it stays within [0.269, 0.731]."""
-  p = jax.nn.softmax(scores, -1)
-  return jax.nn.sigmoid(p[..., 0] - p[..., 1])
+# Where Algorithm 1 adds the Gumbel noise (`model.cl_noise`): 'probs' to the softmax of
+# the pair of scores, as its pseudo-code does (the presets); 'log_probs' to their
+# log-softmax, Jang et al.'s Gumbel-softmax (the paper's [50]), whose sampled choice
+# follows softmax(scores) and so can be confident (issue 28).
+CL_NOISE = {'probs': jax.nn.softmax, 'log_probs': jax.nn.log_softmax}
 
 
-def straight_through_choice(scores, key, tau: float = 1.0):
+def keep_probability(scores, noise: str = 'probs'):
+  """P(the first token is kept) under the Gumbel noise, in closed form: the argmax of
+  l + Gumbel(0, 1) noise picks index 0 with probability softmax(l)[0] (the Gumbel-max
+  trick; tau does not move an argmax). With noise on the probabilities (l = softmax
+  (scores), Algorithm 1) that is sigmoid(p_0 - p_1), within [0.269, 0.731] as p_0 - p_1
+  lies in [-1, 1]; on the log-probabilities it is softmax(scores)[0]."""
+  l = CL_NOISE[noise](scores, -1)
+  return jax.nn.sigmoid(l[..., 0] - l[..., 1])
+
+
+def straight_through_choice(scores, key, tau: float = 1.0, noise: str = 'probs'):
   """Algorithm 1: softmax over the pair of token scores [..., 2], Gumbel noise (only when
   `key` is given), softmax at temperature tau, hard one-hot of the argmax with the soft
   probabilities' gradient. Written hard + (soft - stop_gradient(soft)) rather than
   hard - stop_gradient(soft) + soft: the same gradient, and the forward value is exactly
   one-hot (x - x is exactly 0 in floating point; (1 - s) + s need not be 1)."""
-  logits = jax.nn.softmax(scores, -1)
+  logits = CL_NOISE[noise](scores, -1)
   if key is not None:
     logits = logits + jax.random.gumbel(key, logits.shape, logits.dtype)
   soft = jax.nn.softmax(logits / tau, -1)
@@ -107,6 +115,7 @@ class Model(nn.Module):
   pos_embed: str = 'sincos'
   score_mlp: str = 'quarter'  # TokenScore.kind
   tau: float = 1.0
+  cl_noise: str = 'probs'     # CL_NOISE
   dtype: Any = jnp.float32
   remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
 
@@ -137,12 +146,15 @@ class Model(nn.Module):
                           TokenScore(self.score_mlp, self.dtype, name='score_aux')(z_aux)],
                          -1)
       key = self.make_rng('gumbel') if train else None
-      mask = straight_through_choice(scores.astype(jnp.float32), key, self.tau)  # [B, N, 2]
+      if self.cl_noise not in CL_NOISE:
+        raise UserError(f'model.cl_noise={self.cl_noise!r}: use {" | ".join(CL_NOISE)}')
+      mask = straight_through_choice(scores.astype(jnp.float32), key, self.tau,
+                                     self.cl_noise)  # [B, N, 2]
       m_rgb, m_aux = mask[..., 0], mask[..., 1]
       z_fus = m_rgb[..., None] * z_rgb + m_aux[..., None] * z_aux
       fuse = lambda p, q: m_rgb.reshape(b, h, w) * p + m_aux.reshape(b, h, w) * q  # eq. 5
       cl_mask = m_rgb.reshape(b, h, w)
-      p_rgb = keep_probability(scores.astype(jnp.float32)).reshape(b, h, w)
+      p_rgb = keep_probability(scores.astype(jnp.float32), self.cl_noise).reshape(b, h, w)
     else:  # ablation: element-wise max fusion
       z_fus = jnp.maximum(z_rgb, z_aux)
       fuse = jnp.maximum
