@@ -18,7 +18,8 @@ from fjax.data import faces, labels
 def face_crop(size: int = 128):
   """(uint8 RGB crop, (68, 2) landmarks in crop pixels) of the astronaut's face."""
   image = skimage.data.astronaut()
-  face = max(faces.detect_faces(image), key=lambda f: f.box[2] * f.box[3])
+  face = max(faces.detect_faces(image),  # the largest box (before 1.5.0: the mission patch)
+             key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
   box = faces.square_box(face.box)
   return faces.crop(image, box, size), faces.crop_landmarks(face.landmarks, box, size)
 
@@ -163,9 +164,11 @@ def test_au_maps_follow_the_dlib_landmarks():
   maps = labels.au_maps(lm, 128)
   assert maps.shape == (128, 128, len(labels.AU_REGIONS)) == (128, 128, 15)
   np.testing.assert_allclose(maps.max((0, 1)), 1.0, rtol=1e-6)
-  ys, xs = np.mgrid[:128, :128]
-  peaks = np.array([[(maps[..., k] * xs).sum(), (maps[..., k] * ys).sum()] / maps[..., k].sum()
-                    for k in range(15)])  # centroids (x, y)
+  pad = 32  # a canvas with room around the crop: the 1.3x crop cuts the chin's AU17 region
+  wide = labels.au_maps(lm + pad, 128 + 2 * pad)
+  ys, xs = np.mgrid[:128 + 2 * pad, :128 + 2 * pad]
+  peaks = np.array([[(wide[..., k] * xs).sum(), (wide[..., k] * ys).sum()] / wide[..., k].sum()
+                    for k in range(15)]) - pad  # centroids (x, y) in crop pixels
   for k, (_, idx) in enumerate(labels.AU_REGIONS):
     assert np.linalg.norm(peaks[k] - lm[list(idx)].mean(0)) < 3, labels.AU_REGIONS[k][0]
   # Anatomy on a real face: brows above the eyes above the lips above the chin.
