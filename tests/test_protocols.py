@@ -115,22 +115,24 @@ FRAME_LEVEL_PRESETS = ('focus', 'focus_eval', 'msccnet', 'semantic_noise', 'xcep
 def test_bystander_in_a_fake_frame_is_never_a_fake_row(name):
   """A fake video of a test set whose frames show the subject (face 0, the largest) and a
   bystander (face 1): under each frame-level paper preset (evaluation.video_score =
-  mean_faces) the bystander is no row; the subject, the real video's faces and the faceless
-  frame stay."""
+  mean_faces) the bystander is no row; the subject, the real video's faces, a frame's only
+  stored face whatever its rank (the demo set keeps one chosen face per photo) and the
+  faceless frame stay."""
   import importlib  # pylint: disable=g-import-not-at-top
   from fjax.data import selection  # pylint: disable=g-import-not-at-top
   config = importlib.import_module(f'configs.{name}').get_config('paper')
   assert config.evaluation.video_score == 'mean_faces'
   config.dataset.update(name='celeb_df', methods=(), frames_test=0)
-  t = {'label': np.array([1, 1, 1, 1, 0, 0]), 'method': np.array(['fake'] * 4 + ['real'] * 2),
-       'video_key': np.array(['fake/v'] * 4 + ['real/r'] * 2, object),
-       'frame': np.array([0, 0, 5, 5, 0, 5]), 'face': np.array([0, 1, 0, 1, 0, 0]),
+  t = {'label': np.array([1, 1, 1, 1, 0, 0, 1]),
+       'method': np.array(['fake'] * 4 + ['real'] * 2 + ['fake']),
+       'video_key': np.array(['fake/v'] * 4 + ['real/r'] * 2 + ['fake/p'], object),
+       'frame': np.array([0, 0, 5, 5, 0, 5, 0]), 'face': np.array([0, 1, 0, 1, 0, 0, 2]),
        'faceless': [['v', 9, 1, 'fake']]}
   protocol = selection.Protocol.of(config, train=False)
-  keep = np.ones(6, bool)
+  keep = np.ones(7, bool)
   for _, mask in protocol.rules(t, t):
     keep &= mask
-  assert keep.tolist() == [True, False, True, False, True, True]
+  assert keep.tolist() == [True, False, True, False, True, True, True]
   assert protocol.faceless(t)['frame'].tolist() == [9]
   assert not selection.Protocol.of(config, train=True).subject_only  # training: every face
   config.evaluation.video_score = 'mean_frame_max'  # SBI's rule: every face, frame max

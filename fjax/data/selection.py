@@ -24,8 +24,8 @@ class Protocol:
   build), `single_subject` (evaluation of a data set named in `dataset.single_subject`:
   its videos with one face in every frame) and `subject_only` (evaluation under
   `evaluation.video_score='mean_faces'`, the frame-level papers' rule: each frame's
-  largest face alone, `face` 0; the other faces, bystanders of a fake frame included, are
-  no rows; docs/evaluation.md "Which face a frame-level paper scores"). `train`: the
+  largest stored face alone, `_largest_face`; the other faces, bystanders of a fake frame
+  included, are no rows; docs/evaluation.md "Which face a frame-level paper scores"). `train`: the
   method rules are training's (training itself, and validation during training, which
   must not see the held-out method nor, under cross-manipulation, the other methods)."""
   dataset: str
@@ -78,7 +78,7 @@ class Protocol:
       several = set(t['video_key'][t['face'] > 0])
       out.append(('single subject', ~isin(rows['video_key'], several)))
     if self.subject_only and 'face' in rows:  # faceless frames have no face to drop
-      out.append(('largest face', rows['face'] == 0))
+      out.append(('largest face', _largest_face(rows)))
     return out
 
   def select(self, t: dict, source: sources.Source) -> sources.Source:
@@ -96,6 +96,21 @@ class Protocol:
     for _, mask in self.rules(t, rows):
       keep &= mask
     return {k: v[keep] for k, v in rows.items()}
+
+
+def _largest_face(rows: dict) -> np.ndarray:
+  """Keep-mask of each frame's largest stored face: the lowest `face` (rank by box area)
+  among the rows of its (video, frame). A test set stores every face (face 0 kept); the
+  demo set stores one chosen face per frame, whatever its rank in the photo (kept)."""
+  face = np.asarray(rows['face'], np.int64)
+  if not len(face):
+    return np.ones(0, bool)
+  video = np.unique(np.asarray(rows['video_key'], object), return_inverse=True)[1].reshape(-1)
+  frame = np.asarray(rows['frame'], np.int64)
+  key = np.unique(video * (frame.max() + 1) + frame, return_inverse=True)[1].reshape(-1)
+  lowest = np.full(key.max() + 1, np.iinfo(np.int64).max)
+  np.minimum.at(lowest, key, face)
+  return face == lowest[key]
 
 
 def faceless_columns(t: dict) -> dict[str, np.ndarray]:
