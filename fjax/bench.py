@@ -31,6 +31,8 @@ import time
 from absl import flags
 from ml_collections import config_flags
 
+from fjax import bench_step
+
 flags.DEFINE_integer('steps', 10, 'Timed steps after the compiling one.')
 flags.DEFINE_bool('backbones', False, 'Benchmark the backbones (JAX vs timm) instead.')
 flags.DEFINE_bool('input', False, 'Benchmark the train input pipeline (batches/s) instead.')
@@ -61,38 +63,9 @@ flags.DEFINE_string('peer_dir', '', '--peer=torch: a checkout of the authors\' r
 FLAGS = flags.FLAGS
 
 
-def synthetic_batch(config, batch: int):
-  """Random arrays shaped like a training batch (`schema.arrays`, with AUNet's pair axis
-  when `input.tamper.pairs`): `batch` examples."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from fjax.data import schema  # pylint: disable=g-import-not-at-top
-  lead = (batch, 2) if config.input.tamper.pairs else (batch,)
-  return schema.arrays(config, lead, np.random.default_rng(0))
-
-
-def _images_per_example(config) -> int:
-  return 2 if config.input.tamper.pairs else 1  # AUNet: a real face and its fake
-
-
-def compiled_step(config):
-  """(the jitted, sharded train step compiled for the config, a fresh state, a synthetic
-  device batch, compile seconds)."""
-  from fjax import run as run_lib  # pylint: disable=g-import-not-at-top
-  from fjax.trainer import sharding, train  # pylint: disable=g-import-not-at-top
-  sharding.initialize_distributed()
-  r = run_lib.open_run(config)
-  local = sharding.local_batch_size(config.batch_size, r.mesh)
-  st, shardings = r.fresh_state()
-  step_fn = train.make_train_step(config, r.model_lib, r.model, r.mesh, shardings)
-  batch = sharding.to_global(synthetic_batch(config, local), r.mesh)
-  t0 = time.perf_counter()
-  compiled = step_fn.lower(st, batch).compile()
-  return compiled, st, batch, time.perf_counter() - t0
-
-
 def bench(config, steps: int) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
-  compiled, st, batch, compile_s = compiled_step(config)
+  compiled, st, batch, compile_s = bench_step.compiled_step(config)
   st, out = compiled(st, batch)
   jax.block_until_ready(out)
   t0 = time.perf_counter()
@@ -106,7 +79,7 @@ def bench(config, steps: int) -> dict:
       'model': config.model.name, 'image_size': config.input.image_size,
       'global_batch': config.batch_size, 'devices': jax.device_count(),
       'platform': jax.devices()[0].platform, 'dtype': config.model.dtype,
-      'images_per_s': round(config.batch_size * _images_per_example(config) / per_step, 2),
+      'images_per_s': round(config.batch_size * bench_step.images_per_example(config) / per_step, 2),
       'step_s': round(per_step, 4), 'compile_s': round(compile_s, 2),
       'xla_argument_mib': round(mem.argument_size_in_bytes / 2**20, 1) if mem else None,
       'xla_output_mib': round(mem.output_size_in_bytes / 2**20, 1) if mem else None,
@@ -128,7 +101,7 @@ def plan(config) -> dict:
   otherwise, so read it as an estimate."""
   import jax  # pylint: disable=g-import-not-at-top
   from fjax.trainer import sharding  # pylint: disable=g-import-not-at-top
-  lowered, mesh, abstract = lowered_step(config)
+  lowered, mesh, abstract = bench_step.lowered_step(config)
   t0 = time.perf_counter()
   compiled = lowered.compile()
   mem, cost = compiled.memory_analysis(), compiled.cost_analysis()
@@ -150,84 +123,6 @@ def plan(config) -> dict:
       'fits': {f'{gb} GB': peak < gb * 1e9 / GIB * 0.9 for gb in (16, 40, 80)},
       'compile_s': round(time.perf_counter() - t0, 1),
   }
-
-
-def bench_input(config, steps: int, demo_data: bool = False, tflops=()) -> dict:
-  """Images/s of the grain train loader (decode, augment, every label the config makes,
-  batch) on this host, and, from the train step's FLOPs (XLA's count of the lowered step,
-  nothing compiled), how many such host cores keep an accelerator of each effective
-  TFLOP/s busy. With `workers=0` the loader runs in this process: images/s per core."""
-  from fjax.data import loaders  # pylint: disable=g-import-not-at-top
-  if demo_data:
-    config = on_demo_data(config)
-  it = iter(loaders.train_loader(config, config.batch_size, cycled_source(config)))
-  next(it)  # start-up: opening files, starting workers
-  t0 = time.perf_counter()
-  for _ in range(steps):
-    next(it)
-  per_batch = (time.perf_counter() - t0) / steps
-  images = config.batch_size * _images_per_example(config) / per_batch
-  out = {'dataset': config.dataset.name, 'batch': config.batch_size,
-         'image_size': config.input.image_size, 'workers': config.input.workers,
-         'labels': list(config.input.labels), 'batches_per_s': round(1 / per_batch, 2),
-         'images_per_s': round(images, 1)}
-  if tflops:
-    flops = step_flops(config)
-    out['tflops_per_step'] = round(flops / 1e12, 3)
-    for t in tflops:
-      rate = config.batch_size * _images_per_example(config) * float(t) * 1e12 / flops
-      out[f'accelerator_images_per_s@{t}'] = round(rate, 1)
-      out[f'host_cores@{t}'] = round(rate / images * max(config.input.workers, 1), 1)
-  return out
-
-
-def on_demo_data(config):
-  """The config reading the embedded demo set (128 px faces, resized to the preset's
-  input size; a demo set the config names already is kept) with its FF++ data selection
-  dropped: the same transforms and labels."""
-  c = config.copy_and_resolve_references()
-  name = c.dataset.name if c.dataset.name.startswith('demo_forgeries') else 'demo_forgeries'
-  with c.unlocked():
-    c.dataset.update(name=name, methods=(), holdout='', train_method='',
-                     frames_train=0, frames_test=0)
-  return c
-
-
-def cycled_source(config):
-  """The train split's examples, repeated in order until one batch fits (a paper batch
-  may exceed the demo split: FoCus's 128 against 114 faces); for timing only."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from fjax.data import loaders  # pylint: disable=g-import-not-at-top
-  source = loaders.train_source(config)
-  if len(source) >= config.batch_size:
-    return source
-  rows = np.arange(len(source.base)) if source.indices is None else source.indices
-  return source.where('cycled', np.resize(rows, config.batch_size))
-
-
-def lowered_step(config):
-  """(the train step lowered for the config's mesh with abstract state and a synthetic
-  global batch, the mesh, the abstract state): nothing is allocated or run."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from fjax import run as run_lib  # pylint: disable=g-import-not-at-top
-  from fjax.trainer import sharding, train  # pylint: disable=g-import-not-at-top
-  r = run_lib.open_run(config)
-  sharding.local_batch_size(config.batch_size, r.mesh)  # one line when it does not divide
-  abstract, shardings = r.abstract_state()
-  step_fn = train.make_train_step(config, r.model_lib, r.model, r.mesh, shardings)
-  batch = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
-                                     sharding=sharding.batch_sharding(r.mesh)),
-      synthetic_batch(config, config.batch_size))
-  return step_fn.lower(abstract, batch), r.mesh, abstract
-
-
-def step_flops(config) -> float:
-  """FLOPs of one train step at the config's global batch on one device (XLA's cost
-  analysis of the lowered step; the accumulation scan's body counted accum_steps times)."""
-  cost = lowered_step(config)[0].cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else (cost or {})
-  return float(cost.get('flops', 0.0)) * config.accum_steps
 
 
 def main(argv):
@@ -266,8 +161,9 @@ def main(argv):
     if FLAGS.config is None:
       raise UserError('--config is required (or --backbones, --llsm, --depthwise)')
     if FLAGS.input:
-      print(json.dumps(bench_input(FLAGS.config, FLAGS.steps, FLAGS.demo_data,
-                                   [t for t in FLAGS.tflops if float(t) > 0])))
+      from fjax import bench_pipeline  # pylint: disable=g-import-not-at-top
+      print(json.dumps(bench_pipeline.bench_input(
+          FLAGS.config, FLAGS.steps, FLAGS.demo_data, [t for t in FLAGS.tflops if float(t) > 0])))
       return
     print(json.dumps(bench(FLAGS.config, FLAGS.steps)))
   except UserError as e:

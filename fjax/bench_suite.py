@@ -66,11 +66,11 @@ class _Feeder(threading.Thread):
 
   def __init__(self, config):
     super().__init__(daemon=True)
-    from fjax import bench  # pylint: disable=g-import-not-at-top
+    from fjax import bench_pipeline  # pylint: disable=g-import-not-at-top
     from fjax.data import loaders  # pylint: disable=g-import-not-at-top
-    config = bench.on_demo_data(config)
+    config = bench_pipeline.on_demo_data(config)
     self.iterator = iter(loaders.train_loader(config, config.batch_size,
-                                              bench.cycled_source(config)))
+                                              bench_pipeline.cycled_source(config)))
     next(self.iterator)  # start-up: files opened, workers started
     self.arrivals, self.stop = [], False
 
@@ -91,11 +91,11 @@ def row(model: str, variant: str, tiny: bool, steps: int, workers: int,
   """One row, in this process: the step compiled and timed for `steps` steps and until
   the loader beside it has delivered 3 batches (at most `max_seconds`)."""
   import jax  # pylint: disable=g-import-not-at-top
-  from fjax import bench  # pylint: disable=g-import-not-at-top
+  from fjax import bench_step  # pylint: disable=g-import-not-at-top
   from fjax.util.errors import UserError  # pylint: disable=g-import-not-at-top
   config = preset_config(model, variant, tiny, workers)
-  compiled, st, batch, compile_s = bench.compiled_step(config)
-  images = config.batch_size * bench._images_per_example(config)  # pylint: disable=protected-access
+  compiled, st, batch, compile_s = bench_step.compiled_step(config)
+  images = config.batch_size * bench_step.images_per_example(config)
   out = {'model': model, 'variant': variant, 'image_size': config.input.image_size,
          'batch': config.batch_size, 'images_per_step': images,
          'device': jax.devices()[0].device_kind, 'platform': jax.devices()[0].platform,

@@ -194,11 +194,11 @@ def test_ablations_train_a_step(ablation, data_dir):
 def test_backbone_row_without_encoders_runs_a_step():
   """Table 4's "Backbone" row (`model.encoders=0`): Xception and the two heads, one jitted
   train step on a synthetic batch, no AU maps and no attention loss."""
-  from fjax import bench  # pylint: disable=g-import-not-at-top
+  from fjax import bench_step  # pylint: disable=g-import-not-at-top
   config = _config()
   config.model.encoders = 0
   config.batch_size = 2
-  step, state, batch, _ = bench.compiled_step(config)
+  step, state, batch, _ = bench_step.compiled_step(config)
   state, values = step(state, batch)
   assert np.isfinite(float(values['loss'])) and float(values['loss_att']) == 0
   assert not any('encoder' in k for k in state['params'])

@@ -110,16 +110,18 @@ def test_bench_input_sizes_host_cores_from_the_step_flops(data_dir):
   runs on the demo set; host cores = accelerator images/s (batch x TFLOP/s / FLOPs per
   step) over the loader's images/s."""
   from configs import xception  # pylint: disable=g-import-not-at-top
-  from fjax import bench  # pylint: disable=g-import-not-at-top
+  from fjax import bench_pipeline, bench_step  # pylint: disable=g-import-not-at-top
   config = xception.get_config('test')
   config.dataset.update(data_dir=data_dir, methods=('Deepfakes',), frames_train=10)
-  row = bench.bench_input(config, 2, demo_data=True, tflops=['2'])
+  row = bench_pipeline.bench_input(config, 2, demo_data=True, tflops=['2'])
   assert row['images_per_s'] > 0 and row['labels'] == []
-  flops = bench.step_flops(bench.on_demo_data(config))
+  flops = bench_step.step_flops(bench_pipeline.on_demo_data(config))
   assert row['tflops_per_step'] == pytest.approx(flops / 1e12, abs=1e-3)
   rate = config.batch_size * 2e12 / flops
   assert row['accelerator_images_per_s@2'] == pytest.approx(rate, rel=1e-3)
-  assert row['host_cores@2'] == pytest.approx(rate / row['images_per_s'], rel=0.02, abs=0.1)
+  # workers=0: the per-core rate is images per CPU-second of the process
+  assert row['host_cores@2'] == pytest.approx(rate / row['images_per_cpu_s'], rel=0.02, abs=0.1)
+  assert row['images_per_cpu_s'] > 0 and row['labels_on_device'] == []
 
 
 def test_linear_decay_is_sbis_linear_decay_lr_stepped_per_epoch():

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import pytest
 
 from configs import focus_eval, xception
-from fjax import bench, registry
+from fjax import bench_step, registry
 from fjax import run as run_lib
 from fjax.models import config_fields
 from fjax.util.errors import UserError
@@ -33,7 +33,7 @@ def test_every_model_keeps_the_contract(name, preset):
   r = run_lib.open_run(config)
   keys = registry.batch_keys(model_lib, config)
   assert set(model_lib.BATCH_KEYS) <= set(keys)
-  batch = {k: v for k, v in bench.synthetic_batch(config, 2).items() if k in keys}
+  batch = {k: v for k, v in bench_step.synthetic_batch(config, 2).items() if k in keys}
   abstract, _ = r.abstract_state()  # init with 'params' and RNGS only
   rngs = {n: jax.random.key(i) for i, n in enumerate(model_lib.RNGS)}
   train_inputs = registry.hook(model_lib, 'train_inputs')
