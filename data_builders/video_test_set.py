@@ -6,8 +6,9 @@ Every face found in a sampled frame is an example (`face`: 0 = the largest box, 
 decreasing area), with the video's label, method and id, and its own crop of the mask
 where the set has masks. A fake frame showing several faces thus has every face labelled
 fake, the unaltered ones too: evaluation's per-frame rule (`evaluation.video_score =
-'mean_frame_max'`, a frame's score is its highest face score) is what makes such a frame
-one decision. Sampled frames in which no face was found are no example; they are listed in
+'mean_frame_max'`, a frame's score is its highest face score) makes such a frame one
+decision, and 'mean_faces' (the frame-level papers) keeps each frame's largest face alone
+(fjax.data.selection, rule 'largest face'). Sampled frames in which no face was found are no example; they are listed in
 `info.metadata['faceless_frames']` (metadata.json: {'test': [[video_id, frame,
 label_int, method], ...]}) for evaluation to skip or score 0.5 (`evaluation.faceless`).
 Media that do not decode at all are left out and counted in the build report.
