@@ -47,3 +47,15 @@ def test_mfu_counts_model_flops_without_remat_and_the_peak_by_device_kind():
 def test_suite_bad_input_is_one_line():
   proc = run_cli('fjax.bench', '--suite=paper', '--models=nope', check=False)
   assert error_line(proc).startswith('error: --models: unknown')
+
+
+def test_peer_rows_say_why_a_model_is_not_timed():
+  """`--peer=torch`: each row in a fresh process; without the authors' code or at a size
+  their model cannot take, the row says why (the timing itself needs their checkout)."""
+  rows = [{'model': m, 'variant': 'float32', 'step_s': 1.0, 'images_per_s': 4.0,
+           'batch': 4, 'image_size': 32} for m in ('msccnet', 'semantic_noise')]
+  peers = bench_suite.peers(rows, 1, '/nonexistent')
+  assert 'mmsegmentation' in peers[0]['error'] and '299 px only' in peers[1]['error']
+  table = bench_suite.peer_table(peers).splitlines()
+  assert len(table) == 4 and table[2].startswith(
+      "| msccnet | float32 (authors' torch) | the authors'")
