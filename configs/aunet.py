@@ -46,7 +46,7 @@ PRESETS = {
     # from the data set's masks; no pairs, so no feature mixing).
     'supervised': {'dataset.train_real_only': False, 'input.tamper.pairs': False,
                    'input.tamper.sbi_augment': False},
-    'test': common.test_preset(64, **{'batch_size': 2}),
+    'test': common.test_preset(64, **{'batch_size': 2, **common.TEST_XCEPTION}),
 }
 
 # The planted-cue demo (issue 18): the demo recipe on demo_forgeries/planted.

@@ -12,7 +12,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   # remat: recompute each backbone block's activations in the backward pass (memory for
   # compute; the same gradients).
-  c.model = ml_collections.ConfigDict(dict(name='', dtype='float32', remat=False))
+  c.model = ml_collections.ConfigDict(dict(name='', dtype='float32', remat=False,
+                                           middle_blocks=8))
   c.dataset = ml_collections.ConfigDict(dict(
       name='demo_forgeries', data_dir='', split_train='train', split_eval='validation',
       split_test='test',
@@ -158,6 +159,11 @@ PLANTED_NATURAL = {**PLANTED, 'dataset.name': 'demo_forgeries/planted_natural'}
 # the fly, photometric jitter on every image.
 SBI_TRAINING = {'dataset.train_real_only': True, 'input.self_blend_prob': 0.5,
                 'input.photometric': True}
+
+
+# The Xception-based test presets compute one middle-flow block of eight (the taps keep
+# their names and shapes): a third of the graph, and of the compile time, of every test.
+TEST_XCEPTION = {'model.middle_blocks': 1}
 
 
 def test_preset(image_size: int, **extra) -> dict:

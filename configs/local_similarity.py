@@ -28,7 +28,7 @@ PRESETS = {
     'c40': {'dataset.name': 'faceforensics/c40'},
     # Table III: trained on one method's fakes (and the reals), tested on each method.
     'train_on': lambda method: {'dataset.train_method': method},
-    'test': common.test_preset(32, **{'model.llsm_tap': 'block2'}),
+    'test': common.test_preset(32, **{'model.llsm_tap': 'block2', **common.TEST_XCEPTION}),
 }
 
 # The planted-cue demo (issue 18): the demo recipe on demo_forgeries/planted.

@@ -46,9 +46,11 @@ PRESETS = {
                                'init_only': STAGE1_MODULES},
     # The released forward pass (arch/xcep_fusion.py) where the paper preset differs: for
     # weights imported with `python -m fjax.weights import --model semantic_noise`.
-    'official': {'model.official': True},
+    # the released network: the full Xception (a test preset before it computes fewer
+    # middle-flow blocks)
+    'official': {'model.official': True, 'model.middle_blocks': 8},
     'five_way': {'model.num_classes': 5, 'input.labels': ('noise', 'method_label')},
-    'test': common.test_preset(32),
+    'test': common.test_preset(32, **common.TEST_XCEPTION),
 }
 
 # The planted-cue demo (issue 18): the demo recipe on demo_forgeries/planted.

@@ -38,7 +38,7 @@ PRESETS = {
     'test': {
         'input.image_size': 32, 'batch_size': 8, 'eval_batch_size': 8, 'total_steps': 4,
         'eval_every': 4, 'checkpoint_every': 2, 'log_every': 1,
-        'dataset.name': 'demo_forgeries/tiny',
+        'dataset.name': 'demo_forgeries/tiny', **common.TEST_XCEPTION,
     },
 }
 

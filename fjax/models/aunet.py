@@ -169,6 +169,7 @@ class Model(nn.Module):
   mix_beta: float = 1.0       # lambda_1..3 ~ Beta(mix_beta, mix_beta)
   dtype: Any = jnp.float32
   remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
+  middle_blocks: int = 8      # model.middle_blocks: Xception middle-flow blocks (tests: 1)
 
   @nn.compact
   def __call__(self, images, *, train: bool = False, tamper_mask=None):
@@ -178,7 +179,8 @@ class Model(nn.Module):
     between = None
     if pairs and train and self.mixing:
       between = self._mixer(tamper_mask[:, 1])
-    f = Xception(last_block=11, dtype=self.dtype, remat=self.remat, name='backbone')(
+    f = Xception(last_block=11, dtype=self.dtype, remat=self.remat,
+                 middle_blocks=self.middle_blocks, name='backbone')(
         images, train=train, between=between)['block11']
     maps, cls, patches = [], None, None
     for i in range(self.encoders):  # encoders=0: table 4's "Backbone" row

@@ -111,10 +111,12 @@ class Model(nn.Module):
   flm: bool = True              # without FLM the classifier pools the encoder's features
   dtype: Any = jnp.float32
   remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
+  middle_blocks: int = 8      # model.middle_blocks: Xception middle-flow blocks (tests: 1)
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
-    taps = Xception(dtype=self.dtype, remat=self.remat, name='backbone')(images, train=train)
+    taps = Xception(dtype=self.dtype, remat=self.remat,
+                    middle_blocks=self.middle_blocks, name='backbone')(images, train=train)
     out = {}
     if self.llsm:
       out['sim_logits'] = LLSM(self.hidden, self.dtype, name='llsm')(

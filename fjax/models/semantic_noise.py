@@ -113,11 +113,13 @@ class Model(nn.Module):
   official: bool = False        # released forward: attention by seg3's raw fake logit
   dtype: Any = jnp.float32
   remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
+  middle_blocks: int = 8      # model.middle_blocks: Xception middle-flow blocks (tests: 1)
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
     feats = Xception(last_block=11, dtype=self.dtype, kernel_init=HE_FAN_OUT,
-                     remat=self.remat, name='backbone')(images, train=train)
+                     remat=self.remat, middle_blocks=self.middle_blocks,
+                     name='backbone')(images, train=train)
     out = {}
     for t, (tap, widths) in enumerate(zip(TAPS[:2], ((128, 256), (512,))), 1):
       if t in self.taps:

@@ -25,10 +25,12 @@ CONFIG = 'xception'  # configs/xception.py
 class Model(nn.Module):
   dtype: Any = jnp.float32
   remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
+  middle_blocks: int = 8      # model.middle_blocks: Xception middle-flow blocks (tests: 1)
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
-    taps = Xception(dtype=self.dtype, remat=self.remat, name='backbone')(images, train=train)
+    taps = Xception(dtype=self.dtype, remat=self.remat,
+                    middle_blocks=self.middle_blocks, name='backbone')(images, train=train)
     pooled = taps['features'].mean(axis=(1, 2))
     logit = nn.Dense(1, dtype=self.dtype, name='fc')(pooled)[:, 0]
     map_logits = nn.Conv(1, (1, 1), dtype=self.dtype, name='map_head')(taps['block11'])

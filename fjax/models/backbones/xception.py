@@ -5,7 +5,10 @@ the FaceForensics++ papers fine-tune), so that converted timm weights load by na
 `block1` .. `block12` (e.g. `block2`: 256 ch, stride 8; `block11`: 728 ch, stride 16) and,
 unless truncated with
 `last_block=11`, `features` (2048 ch, stride 32, after conv4/bn4/ReLU), and `logits`
-when `num_classes > 0`.
+when `num_classes > 0`. `middle_blocks` < 8 computes only the first middle-flow blocks
+(block4 ..): the later ones pass their input on, so every tap keeps its name and shape.
+It exists for the test presets (a third of the graph to compile); every other preset
+and the released architectures use 8.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from fjax.models.layers import SeparableConv2d, batch_norm
 BLOCKS = ((64, 128, 2, 2, False, True), (128, 256, 2, 2, True, True),
           (256, 728, 2, 2, True, True)) + ((728, 728, 3, 1, True, True),) * 8 + (
               (728, 1024, 2, 2, True, False),)
+MIDDLE_FIRST = 3  # block4 (index 3) starts the middle flow
 
 
 class Block(nn.Module):
@@ -66,6 +70,7 @@ class Xception(nn.Module):
   dtype: Any = jnp.float32
   kernel_init: Callable = nn.initializers.lecun_normal()  # of every conv
   remat: bool = False         # recompute each block's activations in the backward pass
+  middle_blocks: int = 8      # middle-flow blocks computed (test presets: 1)
 
   @nn.compact
   def __call__(self, x, train: bool = False, between=None):
@@ -82,8 +87,9 @@ class Xception(nn.Module):
     taps['conv2'] = x
     for i, (_, out, reps, stride, relu_first, grow_first) in enumerate(BLOCKS[:self.last_block]):
       block = nn.remat(Block, static_argnums=(2,)) if self.remat else Block
-      x = block(out, reps, stride, relu_first, grow_first, dtype=self.dtype,
-                kernel_init=init, name=f'block{i + 1}')(x, train)
+      if not MIDDLE_FIRST + self.middle_blocks <= i < MIDDLE_FIRST + 8:
+        x = block(out, reps, stride, relu_first, grow_first, dtype=self.dtype,
+                  kernel_init=init, name=f'block{i + 1}')(x, train)
       if between is not None:
         x = between(i + 1, x)
       taps[f'block{i + 1}'] = x
