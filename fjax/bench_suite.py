@@ -184,7 +184,7 @@ def table(rows: list[dict]) -> str:
     bound = {None: '-', True: 'yes', False: 'no'}[r.get('input_bound')]
     lines.append(
         f'| {r["model"]} | {r["variant"]} | {r["image_size"]} | {r["batch"]} '
-        f'| {r["images_per_s"]:.1f} | {r["step_s"]:.4f} | {r["tflop_per_step"]:.4f} '
+        f'| {r["images_per_s"]:.1f} | {r["step_s"]:.4g} | {r["tflop_per_step"]:.4g} '
         f'| {fmt(r.get("mfu"), ".3f")} | {r["peak_gib"]:.3f} ({r["peak_source"]}) '
         f'| {r.get("input_images_per_s") or r.get("input", "-")} | {bound} |')
   return '\n'.join(lines)
