@@ -30,8 +30,10 @@ def init_fn(config, model, tx, rngs=()):
 
 def abstract_state(config, model, mesh, rngs=()):
   """(ShapeDtypeStructs with shardings, shardings) of the train state, no compute."""
-  tx = optim.optimizer(config)
-  init = init_fn(config, model, tx, rngs)
+  return _abstract(config, mesh, init_fn(config, model, optim.optimizer(config), rngs))
+
+
+def _abstract(config, mesh, init):
   shapes = jax.eval_shape(init, jax.random.key(0))
   shardings = sharding.state_shardings(mesh, shapes, config.mesh.param_rules)
   abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
@@ -42,9 +44,10 @@ def abstract_state(config, model, mesh, rngs=()):
 def create(config, model, mesh, rngs=()):
   """A fresh train state on the mesh, with `config.init_from` weights merged in."""
   tx = optim.optimizer(config)
-  _, shardings = abstract_state(config, model, mesh, rngs)
-  state = jax.jit(init_fn(config, model, tx, rngs), out_shardings=shardings)(
-      jax.random.key(config.seed))
+  init = init_fn(config, model, tx, rngs)
+  # The same function object: jit finds eval_shape's trace (the model is traced once).
+  _, shardings = _abstract(config, mesh, init)
+  state = jax.jit(init, out_shardings=shardings)(jax.random.key(config.seed))
   if config.init_from:
     loaded = checkpoint.nest_pretrained(checkpoint.load_pretrained(config.init_from),
                                         config.init_into)
