@@ -10,7 +10,7 @@ import pytest
 
 from configs import aunet as aunet_config
 from configs import common
-from fjax.data import examples, loaders
+from fjax.data import examples, labels, loaders
 from fjax.models import aunet
 from fjax.util.errors import UserError
 from tests.conftest import run_steps
@@ -122,6 +122,10 @@ def test_pipeline_makes_real_and_tampered_pairs(data_dir):
   assert pair['image'].shape == (2, size, size, 3)
   assert pair['au_maps'].shape == (2, size, size, 15)
   assert 0 <= pair['au_maps'].min() and pair['au_maps'].max() <= 1 + 1e-6
+  # Made once from the landmarks the two share (no crop here; the flip is random).
+  ref = labels.au_maps(example['landmarks'], size)
+  assert any(np.array_equal(pair['au_maps'][1], r) for r in (ref, ref[:, ::-1]))
+  np.testing.assert_array_equal(pair['au_maps'][0], pair['au_maps'][1])
   np.testing.assert_array_equal(pair['label'], [0, 1])
   real_mask, fake_mask = pair['mask']
   assert real_mask.max() == 0 and 0 <= fake_mask.min() and fake_mask.max() <= 1

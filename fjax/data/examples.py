@@ -141,8 +141,16 @@ def tampered_pair(example: dict, recipe: Recipe, rng: np.random.Generator) -> di
                                                         example['landmarks'], rng)
     example = dict(example, landmarks=landmarks)
   jitter_seed = int(rng.integers(2 ** 31))
-  pair = [_at_input_size(image, m, example, recipe, np.random.default_rng(jitter_seed))
-          for image, m in ((real, np.zeros_like(mask)), (fake, mask))]
+  pair = [_at_input_size(real, np.zeros_like(mask), example, recipe,
+                         np.random.default_rng(jitter_seed))]
+  # The AU maps come from the landmarks, which the two share (the same crop from the same
+  # seed): made once, for the real face, and given to its fake.
+  shared = {k: v for k, v in pair[0][1].items() if k == 'au_maps'}
+  fake_recipe = dataclasses.replace(recipe, labels=tuple(k for k in recipe.labels
+                                                         if k not in shared))
+  image, maps = _at_input_size(fake, mask, example, fake_recipe,
+                               np.random.default_rng(jitter_seed))
+  pair.append((image, {**maps, **shared}))
   flip = recipe.hflip and rng.random() < 0.5
   packed = [_pack(*(_flip(*p) if flip else p), label, example, recipe)
             for p, label in zip(pair, (0, 1))]
