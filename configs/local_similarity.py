@@ -33,6 +33,8 @@ PRESETS = {
 
 # The planted-cue demo (issue 18): the demo recipe on demo_forgeries/planted.
 PRESETS['planted'] = {**PRESETS['demo'], **common.PLANTED}
+# The unlimited planted set (issue 28): the same recipe on natural-image crops.
+PRESETS['planted_natural'] = {**PRESETS['demo'], **common.PLANTED_NATURAL}
 
 
 def get_config(arg=None):
