@@ -55,9 +55,9 @@ def method_bars(entries, path: str) -> None:
                  padding=2)
   ax.axhline(0.5, color='0.6', lw=0.8, ls=':')
   ax.set_xticks(np.arange(len(methods)), [m.removeprefix('auc_') for m in methods])
-  ax.set(ylim=(0, 1.15), ylabel='AUC (reals vs the method)',
+  ax.set(ylim=(0, 1.4), yticks=np.linspace(0, 1, 6), ylabel='AUC (reals vs the method)',
          title='AUC per method (on the rows of AUC)')
-  ax.legend(fontsize=7, loc='upper left', ncol=min(len(entries), 3))
+  ax.legend(fontsize=7, loc='upper left', ncol=min(len(entries), 5))
   _save(fig, path)
 
 

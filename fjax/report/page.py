@@ -12,7 +12,7 @@ from fjax.report import figures
 STYLE = """body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}
 table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;
 padding:3px 8px;font-size:13px;text-align:right}th{background:#f2f2f2}
-td:first-child,th:first-child{text-align:left}.sw{display:inline-block;width:12px;
+td:first-child,th:first-child{text-align:left;white-space:nowrap}.sw{display:inline-block;width:12px;
 height:12px;margin-right:6px;vertical-align:middle}img{max-width:100%;margin:4px 0}
 .gallery{display:flex;flex-wrap:wrap;gap:12px}.face{font-size:12px;max-width:560px}
 h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:32px}"""
