@@ -47,6 +47,9 @@ def get_base_config() -> ml_collections.ConfigDict:
       # where the noise label is made: 'host' (grain workers, NumPy/PyWavelets) or
       # 'device' (in the train step, JAX: fjax/models/wavelet.py; the same residual)
       noise_on='host',
+      # where AUNet's 15 AU maps are made: 'host' (grain workers) or 'device' (in the train
+      # step from the shipped landmarks: fjax/models/au_regions.py; the same maps)
+      au_maps_on='host',
       corruption='',  # 'kind:level' applied to every image (--mode=robustness sets it)
       # (x / 255 - mean) / std in training, evaluation and predict: the statistics the
       # backbone's weights were trained with (INCEPTION_NORM / IMAGENET_NORM below)

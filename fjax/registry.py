@@ -75,8 +75,12 @@ def check_config(model_lib: types.ModuleType, config) -> None:
   unknown = set(config.input.labels) - set(schema.LABELS)
   if unknown:
     raise UserError(f'input.labels: unknown {sorted(unknown)}; known: {list(schema.LABELS)}')
-  if config.input.get('noise_on', 'host') not in ('host', 'device'):
-    raise UserError(f'input.noise_on={config.input.noise_on!r}: use host or device')
+  for switch in schema.SWITCHES.values():
+    if config.input.get(switch, 'host') not in ('host', 'device'):
+      raise UserError(f'input.{switch}={config.input[switch]!r}: use host or device')
+  if 'au_maps' in schema.on_device(config) and config.input.augment == 'msccnet':
+    raise UserError('input.au_maps_on=device ships landmarks, which input.augment=msccnet '
+                    'pads away: use input.au_maps_on=host')
   if config.input.augment == 'msccnet' and not getattr(model_lib, 'SKIPS_IGNORE', False):
     raise UserError(f'input.augment=msccnet pads crops with mask {examples.IGNORE} (MSCCNet\'s '
                     f'released pipeline), which the losses of {config.model.name} do not skip')
@@ -89,7 +93,8 @@ def check_config(model_lib: types.ModuleType, config) -> None:
 def batch_keys(model_lib: types.ModuleType, config) -> tuple[str, ...]:
   """What travels to the device, in the schema's order: the bookkeeping keys every batch
   has, the model's `BATCH_KEYS` and the config's extra `input.labels` (e.g. Detect and
-  Locate's five-way `method_label`, read by its loss when the variant is on)."""
+  Locate's five-way `method_label`, read by its loss when the variant is on), and the
+  landmarks the train step makes AU maps from (`input.au_maps_on=device`)."""
   return tuple(k for k in schema.made(config)
                if k in schema.BOOKKEEPING or k in model_lib.BATCH_KEYS
-               or k in config.input.labels)
+               or k in config.input.labels or k in schema.AU_INPUTS)

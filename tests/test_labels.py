@@ -217,3 +217,35 @@ def test_noise_residual_on_device_equals_the_host_on_real_faces():
     host = np.stack([labels.noise_residual(f, config.input.noise_sigma) for f in faces_])
     assert np.abs(host).max() > 5  # a real residual, not zeros
     np.testing.assert_allclose(np.asarray(ours), host, atol=1e-3, rtol=0)
+
+
+def test_au_maps_on_device_equal_the_host_on_real_faces():
+  """`input.au_maps_on=device`: AUNet's paper preset's tampered pairs (SBI's transforms,
+  its random-margin crop, the random flip) of the astronaut's face, made from the same
+  seeds with the maps on the host and with landmarks shipped instead, whose maps the train
+  step makes (fjax/models/au_regions.py). Both share `labels.au_ellipses` (float32; its
+  JAX run fills the same pixels here) and differ only in the blur's float32 sums (OpenCV's
+  order against XLA's): tolerance 1e-5 on maps scaled to max 1, measured 6e-7."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from configs import aunet  # pylint: disable=g-import-not-at-top
+  from fjax.data import examples, schema  # pylint: disable=g-import-not-at-top
+  from fjax.trainer import train  # pylint: disable=g-import-not-at-top
+  config = aunet.get_config('paper')
+  config.input.image_size = 96
+  assert config.input.au_maps_on == 'device' and 'au_maps' not in schema.made(config)
+  host_config = config.copy_and_resolve_references()
+  host_config.input.au_maps_on = 'host'
+  real, lm = face_crop(160)
+  example = {'image': real, 'landmarks': lm, 'label': 0, 'row': 0}
+  make = lambda c, seed: examples.prepare(example, examples.Recipe.of(c),
+                                          np.random.default_rng(seed))
+  seeds = range(4)
+  host = np.stack([make(host_config, s)['au_maps'] for s in seeds])
+  shipped = [make(config, s) for s in seeds]
+  batch = {k: np.stack([p[k] for p in shipped]) for k in ('image', 'landmarks', 'flipped')}
+  assert set(shipped[0]) == set(schema.made(config))
+  assert batch['landmarks'].shape == (4, 2, 68, 2) and 0 < batch['flipped'].mean() < 1
+  ours = jax.jit(lambda b: train.device_labels(b, config))(batch)
+  assert 'landmarks' not in ours and 'flipped' not in ours
+  np.testing.assert_allclose(np.asarray(ours["au_maps"]), host, atol=1e-5, rtol=0)
+  assert (host > 0.5).mean() > 0.01  # real maps, not zeros

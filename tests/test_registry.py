@@ -75,6 +75,15 @@ def test_modules_and_configs_that_break_the_contract_are_one_line(monkeypatch):
   config.input.labels, config.input.augment = ('noise', 'depth'), ''
   with pytest.raises(UserError, match=r"input.labels: unknown \['depth'\]"):
     run_lib.open_run(config)
+  from configs import aunet  # pylint: disable=g-import-not-at-top
+  config = aunet.get_config('test')
+  config.input.au_maps_on = 'gpu'
+  with pytest.raises(UserError, match="input.au_maps_on='gpu': use host or device"):
+    registry.check_config(registry.model_module('aunet'), config)
+  config.input.au_maps_on = 'device'
+  config.input.augment = 'msccnet'
+  with pytest.raises(UserError, match='ships landmarks, which input.augment=msccnet'):
+    registry.check_config(registry.model_module('aunet'), config)
 
 
 class _Toy(nn.Module):

@@ -51,6 +51,7 @@ class Recipe:
   scale_range: tuple[float, float] = (0.5, 2.0)
   crop_max_ratio: float = 0.75
   tamper: Tamper = Tamper()
+  au_landmarks: bool = False  # ship landmarks and the flip, not AU maps (au_maps_on=device)
 
   @classmethod
   def of(cls, config) -> 'Recipe':
@@ -65,7 +66,8 @@ class Recipe:
         photometric=i.photometric, hflip=i.hflip, crop_scale=i.crop_scale,
         corruption=i.corruption, augment=i.augment, scale_range=tuple(i.scale_range),
         crop_max_ratio=i.crop_max_ratio,
-        tamper=Tamper(t.pairs, t.partial, t.image, t.max_removed, t.sbi_augment))
+        tamper=Tamper(t.pairs, t.partial, t.image, t.max_removed, t.sbi_augment),
+        au_landmarks='au_maps' in schema.on_device(config))
 
 
 def label_maps(image: np.ndarray, landmarks: np.ndarray, names=(),
@@ -178,6 +180,8 @@ def _at_input_size(image, mask, example, recipe, rng):
   image = _resize(np.ascontiguousarray(image), size)
   maps = {'mask': _resize(np.ascontiguousarray(mask), size).astype(np.float32),
           **label_maps(image, landmarks * scale, recipe.labels, recipe.noise_sigma)}
+  if recipe.au_landmarks:  # the train step makes the AU maps from these (au_regions)
+    maps.update(landmarks=landmarks * scale, flipped=0)
   return image, maps
 
 
@@ -205,7 +209,12 @@ IGNORE = -1.0  # mask value of pixels no loss sees (MSCCNet's padded border)
 
 
 def _flip(image, maps):
-  return image[:, ::-1], {k: v[:, ::-1] for k, v in maps.items()}
+  """The image and its maps flipped horizontally; shipped landmarks stay as they were, with
+  `flipped` set (the device flips the AU maps it makes from them, as the host does)."""
+  flipped = {k: v if k in schema.AU_INPUTS else v[:, ::-1] for k, v in maps.items()}
+  if 'flipped' in maps:
+    flipped['flipped'] = 1
+  return image[:, ::-1], flipped
 
 
 def _pack(image, maps, label: int, example: dict, recipe) -> dict:

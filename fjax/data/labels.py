@@ -152,20 +152,36 @@ AU_REGIONS = (
 )
 
 
-def au_ellipses(landmarks: np.ndarray, size: int) -> np.ndarray:
-  """(size, size, 15) float32 {0, 1}: per region, a filled ellipse fitted to its landmarks
-  (centre = mean, semi-axes = 2 standard deviations along the principal directions, at
-  least 3 px). Landmarks are (68, 2) x, y in pixels of the crop."""
-  out = np.zeros((len(AU_REGIONS), size, size), np.float32)
-  for k, (_, idx) in enumerate(AU_REGIONS):
-    pts = landmarks[list(idx)].astype(np.float64)
-    centre = pts.mean(0)
-    evals, evecs = np.linalg.eigh(np.cov((pts - centre).T) + 1e-6 * np.eye(2))
-    minor, major = np.maximum(2 * np.sqrt(evals), 3.0)
-    angle = np.degrees(np.arctan2(evecs[1, 1], evecs[0, 1]))  # direction of the major axis
-    cv2.ellipse(out[k], tuple(np.round(centre).astype(int).tolist()),
-                (int(round(major)), int(round(minor))), float(angle), 0, 360, 1.0, -1)
-  return out.transpose(1, 2, 0)
+# Region membership: row k averages the landmarks of AU_REGIONS[k].
+AU_MEMBERS = np.stack([np.isin(np.arange(68), idx) for _, idx in AU_REGIONS]).astype(np.float32)
+
+
+def au_ellipses(landmarks, size: int, regions=None, xp=np):
+  """(size, size, len(regions)) float32 {0, 1}: per region (all 15 by default), the
+  ellipse fitted to its landmarks (centre = mean, semi-axes = 2 standard deviations along
+  the principal directions of their sample covariance, at least 3 px), filled where a
+  pixel's centre (x, y at integer coordinates) lies inside it. Landmarks are (68, 2) x, y
+  in pixels of the crop. Written once for NumPy (host) and `xp=jax.numpy` (the train step
+  with `input.au_maps_on=device`, fjax/models/au_regions.py), in float32 on both."""
+  members = AU_MEMBERS if regions is None else AU_MEMBERS[np.asarray(regions)]
+  lm = xp.asarray(landmarks, xp.float32)
+  n = members.sum(1)
+  centre = (members @ lm) / n[:, None]  # [K, 2]
+  d = lm[None] - centre[:, None]  # [K, 68, 2]
+  cov = lambda a, b: (members * d[..., a] * d[..., b]).sum(1) / (n - 1) + (1e-6 if a == b else 0)
+  sxx, syy, sxy = cov(0, 0), cov(1, 1), cov(0, 1)
+  # Eigenvalues of the 2 x 2 covariance; the major axis at angle theta.
+  mid, rad = (sxx + syy) / 2, xp.sqrt(((sxx - syy) / 2) ** 2 + sxy ** 2)
+  major = xp.maximum(2 * xp.sqrt(mid + rad), 3.0)[:, None, None]
+  minor = xp.maximum(2 * xp.sqrt(xp.maximum(mid - rad, 0.0)), 3.0)[:, None, None]
+  theta = 0.5 * xp.arctan2(2 * sxy, sxx - syy)
+  cos, sin = xp.cos(theta)[:, None, None], xp.sin(theta)[:, None, None]
+  grid = xp.arange(size, dtype=xp.float32)
+  dx = grid[None, None, :] - centre[:, 0, None, None]
+  dy = grid[None, :, None] - centre[:, 1, None, None]
+  u, v = dx * cos + dy * sin, dy * cos - dx * sin  # along the major and minor axes
+  inside = (u / major) ** 2 + (v / minor) ** 2 <= 1
+  return xp.transpose(inside, (1, 2, 0)).astype(xp.float32)
 
 
 def au_maps(landmarks: np.ndarray, size: int, sigma: float = 3.0) -> np.ndarray:
@@ -183,5 +199,5 @@ def partial_face_mask(landmarks: np.ndarray, size: int, rng: np.random.Generator
   mask = self_blend.hull_mask(landmarks, (size, size))
   if max_removed:
     removed = rng.choice(len(AU_REGIONS), rng.integers(1, max_removed + 1), replace=False)
-    mask *= au_ellipses(landmarks, size)[..., removed].max(-1) == 0
+    mask *= au_ellipses(landmarks, size, removed).max(-1) == 0
   return cv2.GaussianBlur(mask, (0, 0), sigma)

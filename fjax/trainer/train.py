@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from fjax import registry
 from fjax.data import loaders, schema
-from fjax.models import wavelet
+from fjax.models import au_regions, wavelet
 from fjax.trainer import checkpoint, evaluate, optim, sharding
 from fjax.util import files, locks
 from fjax.util.errors import UserError
@@ -91,12 +91,18 @@ def make_train_step(config, model_lib, model, mesh, shardings):
 
 
 def device_labels(batch, config):
-  """The batch with the labels `schema.on_device` names made from its images: Detect and
-  Locate's noise residual (`input.noise_on=device`, fjax/models/wavelet.py)."""
-  if 'noise' in schema.on_device(config):
-    i = config.input
+  """The batch with the labels `schema.on_device` names made on device: Detect and
+  Locate's noise residual from its images (`input.noise_on=device`, fjax/models/
+  wavelet.py), AUNet's AU maps from its landmarks (`input.au_maps_on=device`,
+  fjax/models/au_regions.py; the landmarks and flips leave the batch)."""
+  device, i = schema.on_device(config), config.input
+  if 'noise' in device:
     batch = {**batch, 'noise': wavelet.noise_label(batch['image'], i.mean, i.std,
                                                    i.noise_sigma)}
+  if 'au_maps' in device:
+    batch = dict(batch)
+    batch['au_maps'] = au_regions.au_maps(batch.pop('landmarks'), batch.pop('flipped'),
+                                          i.image_size)
   return batch
 
 
