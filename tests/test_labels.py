@@ -223,9 +223,10 @@ def test_au_maps_on_device_equal_the_host_on_real_faces():
   """`input.au_maps_on=device`: AUNet's paper preset's tampered pairs (SBI's transforms,
   its random-margin crop, the random flip) of the astronaut's face, made from the same
   seeds with the maps on the host and with landmarks shipped instead, whose maps the train
-  step makes (fjax/models/au_regions.py). Both share `labels.au_ellipses` (float32; its
-  JAX run fills the same pixels here) and differ only in the blur's float32 sums (OpenCV's
-  order against XLA's): tolerance 1e-5 on maps scaled to max 1, measured 6e-7."""
+  step makes (fjax/models/au_regions.py), once per pair. Both share `labels.au_ellipses`
+  (float32; its JAX run fills the same pixels here) and differ only in the blur's float32
+  sums (OpenCV's order against a matmul's): tolerance 1e-5 on maps scaled to max 1
+  (a pixel filled differently would move them by up to ~0.02)."""
   import jax  # pylint: disable=g-import-not-at-top
   from configs import aunet  # pylint: disable=g-import-not-at-top
   from fjax.data import examples, schema  # pylint: disable=g-import-not-at-top
@@ -245,6 +246,8 @@ def test_au_maps_on_device_equal_the_host_on_real_faces():
   batch = {k: np.stack([p[k] for p in shipped]) for k in ('image', 'landmarks', 'flipped')}
   assert set(shipped[0]) == set(schema.made(config))
   assert batch['landmarks'].shape == (4, 2, 68, 2) and 0 < batch['flipped'].mean() < 1
+  for k in ('landmarks', 'flipped'):  # a pair's two share them: the device makes one
+    np.testing.assert_array_equal(batch[k][:, 0], batch[k][:, 1])
   ours = jax.jit(lambda b: train.device_labels(b, config))(batch)
   assert 'landmarks' not in ours and 'flipped' not in ours
   np.testing.assert_allclose(np.asarray(ours["au_maps"]), host, atol=1e-5, rtol=0)

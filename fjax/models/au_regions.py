@@ -5,8 +5,8 @@ size, and `flipped`, the example's horizontal flip), instead of 15 maps per face
 The ellipses are `labels.au_ellipses` itself, run with jax.numpy; the blur is OpenCV's
 `GaussianBlur(ellipses, (0, 0), sigma)` on float32 written out: its kernel (read once from
 `cv2.getGaussianKernel`, size round(8 sigma + 1) | 1) applied along rows and columns with
-its default border, BORDER_REFLECT_101 (NumPy's 'reflect'). `tests/test_labels.py` checks
-the maps against the host's on real faces.
+its default border, BORDER_REFLECT_101, as two matmuls by a banded matrix. `tests/
+test_labels.py` checks the maps against the host's on real faces.
 """
 from __future__ import annotations
 
@@ -27,13 +27,20 @@ def _kernel(sigma: float) -> tuple[float, ...]:
   return tuple(float(t) for t in cv2.getGaussianKernel(size, sigma, cv2.CV_32F).ravel())
 
 
-def _blur_axis(x, taps, axis: int):
-  """x convolved along `axis` with the symmetric `taps`, borders reflected (101)."""
-  r, n = len(taps) // 2, x.shape[axis]
-  pad = [(0, 0)] * x.ndim
-  pad[axis] = (r, r)
-  x = jnp.pad(x, pad, mode='reflect')
-  return sum(t * jax.lax.slice_in_dim(x, i, i + n, axis=axis) for i, t in enumerate(taps))
+@functools.lru_cache(maxsize=None)
+def _blur_matrix(size: int, sigma: float) -> np.ndarray:
+  """[size, size] B with (B @ x)[i] = sum_t taps[t] x[reflect101(i + t - r)]: the 1-D blur
+  along one axis, borders folded in, applied as a matmul (the MXU's or tensor cores'
+  work, one read of the maps, instead of a pass per tap)."""
+  taps = _kernel(sigma)
+  r, out = len(taps) // 2, np.zeros((size, size), np.float64)
+  for i in range(size):
+    for t, w in enumerate(taps):
+      j = abs(i + t - r)  # reflect-101 (the edge sample not repeated), as often as needed
+      while j >= size or j < 0:
+        j = abs(2 * (size - 1) - j)
+      out[i, j] += w
+  return out.astype(np.float32)
 
 
 def au_maps(landmarks, flipped, size: int, sigma: float = 3.0):
@@ -43,8 +50,10 @@ def au_maps(landmarks, flipped, size: int, sigma: float = 3.0):
   lead = landmarks.shape[:-2]
   lm = landmarks.reshape(-1, *landmarks.shape[-2:])
   maps = jax.vmap(lambda l: labels.au_ellipses(l, size, xp=jnp))(lm)  # [N, s, s, 15]
-  taps = _kernel(float(sigma))
-  maps = _blur_axis(_blur_axis(maps, taps, 1), taps, 2)
+  b = jnp.asarray(_blur_matrix(size, float(sigma)))
+  high = jax.lax.Precision.HIGHEST  # float32 products (not TF32 / bf16 passes)
+  maps = jnp.einsum('ij,njxc->nixc', b, maps, precision=high)  # down the columns
+  maps = jnp.einsum('ij,nyjc->nyic', b, maps, precision=high)  # along the rows
   maps = maps / jnp.maximum(maps.max((1, 2), keepdims=True), 1e-12)
   flip = flipped.reshape(-1)[:, None, None, None] != 0
   maps = jnp.where(flip, maps[:, :, ::-1], maps)

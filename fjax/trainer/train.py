@@ -101,8 +101,12 @@ def device_labels(batch, config):
                                                    i.noise_sigma)}
   if 'au_maps' in device:
     batch = dict(batch)
-    batch['au_maps'] = au_regions.au_maps(batch.pop('landmarks'), batch.pop('flipped'),
-                                          i.image_size)
+    lm, flipped = batch.pop('landmarks'), batch.pop('flipped')
+    if i.tamper.pairs:  # a pair shares crop, landmarks and flip: its maps made once (host too)
+      maps = au_regions.au_maps(lm[:, 0], flipped[:, 0], i.image_size)
+      batch['au_maps'] = jnp.broadcast_to(maps[:, None], (*lm.shape[:2], *maps.shape[1:]))
+    else:
+      batch['au_maps'] = au_regions.au_maps(lm, flipped, i.image_size)
   return batch
 
 
