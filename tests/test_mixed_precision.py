@@ -16,11 +16,17 @@ from tests.conftest import error_line, run_cli
 # One SGD step at lr 1 without momentum or decay (so the update is minus the gradient) of
 # every test preset in bfloat16 and in float32 from the same state and batch.
 #
-# The loss: bf16 keeps 8 significant bits, so each rounding is off by at most 2^-9 = 0.2 %
-# relative; statistics, reductions and losses stay float32 (layers.py), so the loss carries
-# a few such roundings, not one per summand. Measured: 0.0-0.6 % where XLA widens bf16 to
-# float32, 0.0-1.1 % with native bf16 dot products. LOSS_TOL = 2 %: ~10 roundings' worth.
-#
+# The loss: bf16 keeps 8 significant bits, so each rounding is off by at most u = 2^-9
+# (0.2 %) relative; statistics, reductions and losses stay float32 (layers.py), so the
+# roundings that reach the loss are those of the L bf16 convolutions and dot products on
+# the forward path, one relative error of up to u each. Independent roundings add as a
+# random walk (Higham and Mary's probabilistic bound): sqrt(L) u, and the test allows
+# three times that, LOSS_TOL = 3 sqrt(L) u. L is read from the step itself: its bf16
+# convolutions and dots over 3 (each forward op has a data and a weight gradient), e.g.
+# xception 21 -> 2.7 %, focus_eval 71 -> 4.9 %. Measured (AVX512-BF16 CPU): 0.0-2.4 %.
+# BatchNorm over maps of 1x1 amplifies a rounding by |mean| / std of its 8 values, which
+# no bound in u covers (focus_eval's test preset at 32 px: EfficientNet's last stage is
+# 1x1; 5-8 % measured), so the cases below run where the deepest maps are at least 2x2.
 # The update cannot be bounded that way: BatchNorm over 4-8 examples of 1x1-4x4 maps
 # divides by batch statistics that bf16's rounding of its inputs moves, and the backward
 # pass amplifies that layer by layer, so |g_bf16 - g_f32| / |g_f32| depends on how the CPU
@@ -31,8 +37,9 @@ from tests.conftest import error_line, run_cli
 # |g16 - g32| < |g32| <=> 2<g16, g32> > |g16|^2, i.e. the bf16 update descends the float32
 # loss (L(p - e g16) ~ L - e<g32, g16> < L) by at least half its own squared length.
 # A broken cast or a layer computed wrongly does not.
-LOSS_TOL = 2e-2
+ROUNDING = 2.0 ** -9  # bf16's unit roundoff
 REL_UPDATE_TOL = 1.0
+MIN_SIZE = {'focus_eval': 64}  # EfficientNet's stride-32 stage at 2x2 (see above)
 CASES = ('aunet', 'focus', 'focus_eval', 'local_similarity', 'msccnet', 'semantic_noise',
          'xception')
 
@@ -40,6 +47,7 @@ CASES = ('aunet', 'focus', 'focus_eval', 'local_similarity', 'msccnet', 'semanti
 def _config(name: str, dtype: str):
   config = importlib.import_module(f'configs.{name}').get_config('test')
   config.model.dtype = dtype
+  config.input.image_size = max(config.input.image_size, MIN_SIZE.get(name, 0))
   # SGD at lr 1 without momentum or decay: params_after - params_before = -gradient.
   config.optimizer.update(name='sgd', lr=1.0, momentum=0.0, weight_decay=0.0,
                           grad_clip=0.0)
@@ -107,14 +115,16 @@ def test_one_bf16_step_matches_float32(name, data_dir):
   assert 'bf16' not in ops32, ops32
   assert ops16.get('bf16', 0) > ops16.get('f32', 0), ops16
 
-  # One step: the same loss to LOSS_TOL, a descent step of the float32 loss (see above).
+  # One step: the same loss to 3 sqrt(L) u, a descent step of the float32 loss (see above).
   assert np.isfinite(v16['loss'])
   rel_loss = abs(float(v16['loss']) - float(v32['loss'])) / abs(float(v32['loss']))
-  assert rel_loss < LOSS_TOL, (float(v32['loss']), float(v16['loss']))
+  loss_tol = 3 * np.sqrt(ops16['bf16'] / 3) * ROUNDING
+  assert rel_loss < loss_tol, (float(v32['loss']), float(v16['loss']), loss_tol)
   diff = jax.tree.map(lambda a, b: np.sum((np.asarray(a, np.float64) - b) ** 2),
                       s16['params'], s32['params'])
   rel_update = np.sqrt(sum(jax.tree.leaves(diff))) / float(v32['grad_norm'])
-  print(f'{name}: relative loss {rel_loss:.4f}, relative update {rel_update:.3f}')
+  print(f'{name}: relative loss {rel_loss:.4f} (< {loss_tol:.4f}), relative update '
+        f'{rel_update:.3f}')
   assert rel_update < REL_UPDATE_TOL, rel_update
 
   # What the metrics read is float32: every output, the score and the map.
