@@ -160,9 +160,11 @@ def au_ellipses(landmarks, size: int, regions=None, xp=np):
   """(size, size, len(regions)) float32 {0, 1}: per region (all 15 by default), the
   ellipse fitted to its landmarks (centre = mean, semi-axes = 2 standard deviations along
   the principal directions of their sample covariance, at least 3 px), filled where a
-  pixel's centre (x, y at integer coordinates) lies inside it. Landmarks are (68, 2) x, y
-  in pixels of the crop. Written once for NumPy (host) and `xp=jax.numpy` (the train step
-  with `input.au_maps_on=device`, fjax/models/au_regions.py), in float32 on both."""
+  pixel's centre (x, y at integer coordinates) lies inside it with semi-axes half a pixel
+  longer (the 1 px outline `cv2.ellipse` drew around its filled polygon before).
+  Landmarks are (68, 2) x, y in pixels of the crop. Written once for NumPy (host) and
+  `xp=jax.numpy` (the train step with `input.au_maps_on=device`, fjax/models/
+  au_regions.py), in float32 on both."""
   members = AU_MEMBERS if regions is None else AU_MEMBERS[np.asarray(regions)]
   lm = xp.asarray(landmarks, xp.float32)
   n = members.sum(1)
@@ -172,8 +174,8 @@ def au_ellipses(landmarks, size: int, regions=None, xp=np):
   sxx, syy, sxy = cov(0, 0), cov(1, 1), cov(0, 1)
   # Eigenvalues of the 2 x 2 covariance; the major axis at angle theta.
   mid, rad = (sxx + syy) / 2, xp.sqrt(((sxx - syy) / 2) ** 2 + sxy ** 2)
-  major = xp.maximum(2 * xp.sqrt(mid + rad), 3.0)[:, None, None]
-  minor = xp.maximum(2 * xp.sqrt(xp.maximum(mid - rad, 0.0)), 3.0)[:, None, None]
+  major = xp.maximum(2 * xp.sqrt(mid + rad), 3.0)[:, None, None] + 0.5
+  minor = xp.maximum(2 * xp.sqrt(xp.maximum(mid - rad, 0.0)), 3.0)[:, None, None] + 0.5
   theta = 0.5 * xp.arctan2(2 * sxy, sxx - syy)
   cos, sin = xp.cos(theta)[:, None, None], xp.sin(theta)[:, None, None]
   grid = xp.arange(size, dtype=xp.float32)
