@@ -39,7 +39,9 @@ PRESETS = {
     },
     'c40': {'dataset.name': 'faceforensics/c40'},
     'maps': maps,
-    'test': common.test_preset(32, **{'model.variant': 'b0', 'model.fpn_width': 16}),
+    # One block per EfficientNet stage (7 of B0's 16): the tests' graph and compile time
+    'test': common.test_preset(32, **{'model.variant': 'b0', 'model.fpn_width': 16,
+                                      'model.max_repeats': 1}),
 }
 
 
@@ -48,6 +50,7 @@ def get_config(arg=None):
   c.model.name = 'focus_eval'
   c.model.variant = 'b4'       # EfficientNet-B4 (b0 for the demo)
   c.model.fpn_width = 128
+  c.model.max_repeats = 0      # blocks per stage capped (0: the variant's; tests: 1)
   c.model.map_weight = 0.1     # CE + 0.1 BCE
   c.model.no_map = False       # True: the "none" row (classification only)
   c.optimizer.update(name='adam', lr=1e-4)

@@ -45,11 +45,12 @@ class Model(nn.Module):
   fpn_width: int = 128
   dtype: Any = jnp.float32
   remat: bool = False         # model.remat: backbone blocks recomputed in the backward pass
+  max_repeats: int = 0        # model.max_repeats: blocks per EfficientNet stage (0: all)
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
     feats = EfficientNet(self.variant, dtype=self.dtype, remat=self.remat,
-                         name='backbone')(images, train=train)
+                         max_repeats=self.max_repeats, name='backbone')(images, train=train)
     p3 = FPN(self.fpn_width, self.dtype, name='fpn')(feats)
     map_logits = nn.Conv(1, (1, 1), dtype=self.dtype, name='dense_head')(nn.relu(p3))[..., 0]
     logits = nn.Dense(2, dtype=self.dtype, name='classifier')(feats['features'].mean((1, 2)))

@@ -95,6 +95,7 @@ class EfficientNet(nn.Module):
   num_classes: int = 0
   dtype: Any = jnp.float32
   remat: bool = False         # recompute each block's activations in the backward pass
+  max_repeats: int = 0        # > 0: at most this many blocks per stage (test presets: 1)
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -105,7 +106,8 @@ class EfficientNet(nn.Module):
                 bn_name='bn1', **kw)
     out = {}
     for s, (kind, repeats, kernel, stride, expansion, channels) in enumerate(B0_STAGES):
-      for b in range(int(math.ceil(repeats * depth))):
+      repeats = int(math.ceil(repeats * depth))
+      for b in range(min(repeats, self.max_repeats) if self.max_repeats else repeats):
         x = block(kind, round_channels(channels, width), kernel, stride if b == 0 else 1,
                     expansion, name=f'blocks_{s}_{b}', **kw)(x, train)
       if s in TAP_STAGES:
