@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import sysconfig
 
 import pytest
@@ -132,3 +133,21 @@ def test_a_run_logs_no_library_chatter(data_dir, tmp_path):
   assert not library_log_lines(proc.stderr), library_log_lines(proc.stderr)
   assert 'paper table metrics' in proc.stderr  # the run's own output is still there
   assert re.search(r'writers\.py:\d+\] \[test\] step 2: acc=', proc.stderr), proc.stderr[-2000:]
+
+
+def test_the_event_writer_loads_without_torch(tmp_path):
+  """tensorboardX is imported with torch hidden (~2 s of every run's start-up where torch is
+  installed, as here): the writer writes its event file, torch stays unimported, and an
+  `import torch` afterwards still works."""
+  code = ('import importlib.util, sys\n'
+          'from fjax.trainer import writers\n'
+          'w = writers.summary_writer_class()(sys.argv[1])\n'
+          'w.add_scalar("test/auc", 0.5, 1)\n'
+          'w.close()\n'
+          'assert "torch" not in sys.modules, "torch was imported"\n'
+          'if importlib.util.find_spec("torch"):\n'
+          '  import torch\n')
+  proc = subprocess.run([sys.executable, '-c', code, str(tmp_path)], cwd=ROOT,
+                        capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert [f for f in os.listdir(tmp_path) if f.startswith('events.out.tfevents')]
