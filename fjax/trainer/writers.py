@@ -24,9 +24,9 @@ TB_SYNC_SECS = 30.0
 
 def summary_writer_class():
   """tensorboardX's SummaryWriter, imported with torch hidden: tensorboardX imports torch
-  (where installed) only to accept torch tensors, and fjax writes floats. That import
-  costs ~1.2 s of every run's start-up where torch is installed (the test suite's
-  environment, a parity checkout)."""
+  (where installed) only to accept torch tensors, and fjax writes floats. Hiding it saves
+  ~2 s of every run's start-up where torch is installed (the test suite's environment, a
+  parity checkout; an 8-step test run: 11.5 -> 9.3 s)."""
   hide = 'torch' not in sys.modules
   if hide:
     sys.modules['torch'] = None  # `import torch` raises ImportError, which it handles

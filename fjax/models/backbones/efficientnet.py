@@ -106,8 +106,8 @@ class EfficientNet(nn.Module):
                 bn_name='bn1', **kw)
     out = {}
     for s, (kind, repeats, kernel, stride, expansion, channels) in enumerate(B0_STAGES):
-      repeats = int(math.ceil(repeats * depth))
-      for b in range(min(repeats, self.max_repeats) if self.max_repeats else repeats):
+      blocks = int(math.ceil(repeats * depth))
+      for b in range(min(blocks, self.max_repeats or blocks)):
         x = block(kind, round_channels(channels, width), kernel, stride if b == 0 else 1,
                     expansion, name=f'blocks_{s}_{b}', **kw)(x, train)
       if s in TAP_STAGES:
